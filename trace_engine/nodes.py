@@ -1,0 +1,526 @@
+"""Nodes: values that remember how they were computed.
+
+A :class:`Node` wraps any Python value. Operating on nodes returns new nodes with
+an edge to each input, so running a program leaves behind its graph. A
+:class:`Parameter` is a node the optimizer may change.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from trace_engine import operators as ops
+from trace_engine.constraints import Constraint, as_constraint
+from trace_engine.context import _mode
+from trace_engine.errors import GraphError, InvalidUpdate
+
+_serials = itertools.count()
+_name_counters: dict[str, Iterator[int]] = {}
+_NOT_WORD = re.compile(r"\W+")
+
+
+def unique_name(base: str) -> str:
+    """``base`` the first time, then ``base_1``, ``base_2``, ... (thread-safe: ``next`` on a
+    counter is atomic, so no lock is taken on this hot path)."""
+    counter = _name_counters.get(base)
+    if counter is None:
+        counter = _name_counters.setdefault(base, itertools.count())
+    n = next(counter)
+    if n == 0:
+        return base
+    candidate = f"{base}_{n}"
+    while candidate in _name_counters:
+        n = next(counter)
+        candidate = f"{base}_{n}"
+    return candidate
+
+
+def _clean_name(name: str) -> str:
+    cleaned = _NOT_WORD.sub("_", name).rstrip("_") or "node"
+    return f"n_{cleaned}" if cleaned[0].isdigit() else cleaned
+
+
+class Node:
+    """A value in the traced graph.
+
+    ``data`` is the wrapped value, ``parents`` the nodes it was computed from,
+    ``children`` the live nodes computed from it. Nodes hash and compare by
+    identity. See :mod:`trace_engine.operators` for which operators are traced.
+    """
+
+    __slots__ = (
+        "_data",
+        "name",
+        "description",
+        "constraint",
+        "_parents",
+        "_children",
+        "_op",
+        "_feedback",
+        "_serial",
+        "__weakref__",
+    )
+    trainable = False
+
+    def __init__(
+        self,
+        value: Any,
+        name: str | None = None,
+        description: str | None = None,
+        constraint: Constraint | None = None,
+        *,
+        parents: tuple[Node, ...] = (),
+        op: ops.Op | None = None,
+    ):
+        self._data = value
+        self.name = unique_name(_clean_name(name) if name else type(value).__name__)
+        self._init_links(parents, op)
+        self.description = description
+        self.constraint = constraint
+        scope = _mode.get().scope
+        if scope is not None:
+            scope.allow(self)
+
+    def _init_links(self, parents: tuple[Node, ...], op: ops.Op | None) -> None:
+        self.description = None
+        self.constraint = None
+        self._parents = parents
+        self._children = []
+        self._op = op
+        self._feedback = []
+        self._serial = next(_serials)
+        for parent in parents:
+            parent._add_child(self)
+
+    @classmethod
+    def _traced(cls, value: Any, name: str, parents: tuple[Node, ...], op: ops.Op | None) -> Node:
+        """Fast constructor for operation results: ``name`` is already a clean base name."""
+        made = cls.__new__(cls)
+        made._data = value
+        made.name = unique_name(name)
+        made._init_links(parents, op)
+        return made
+
+    def _add_child(self, child: Node) -> None:
+        children = self._children
+        children.append(weakref.ref(child))
+        n = len(children)
+        if n >= 64 and not n & (n - 1):
+            children[:] = [r for r in children if r() is not None]
+
+    @property
+    def data(self) -> Any:
+        """The wrapped value. Inside a bundle, only nodes passed as inputs may be read."""
+        scope = _mode.get().scope
+        if scope is not None:
+            scope.read(self)
+        return self._data
+
+    @property
+    def parents(self) -> list[Node]:
+        return list(self._parents)
+
+    @property
+    def children(self) -> list[Node]:
+        return [c for c in (r() for r in self._children) if c is not None]
+
+    @property
+    def op(self) -> ops.Op | None:
+        """The operation that produced this node; ``None`` for leaves."""
+        return self._op
+
+    @property
+    def op_name(self) -> str:
+        return self._op.name if self._op else ""
+
+    @property
+    def inputs(self) -> dict[str, Node]:
+        """Parents keyed by the argument name they were passed as."""
+        names = self._op.arg_names if self._op else ()
+        return {(names[i] if i < len(names) else f"arg{i}"): p for i, p in enumerate(self._parents)}
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self._parents
+
+    @property
+    def feedback(self) -> list[Any]:
+        """Feedback attached to this node by :meth:`backward`."""
+        return list(self._feedback)
+
+    def backward(self, feedback: Any) -> None:
+        """Attach feedback (text, a number or a structured value) to this output."""
+        from trace_engine.backward import attach_feedback
+
+        attach_feedback(self, feedback)
+
+    def zero_feedback(self) -> None:
+        self._feedback.clear()
+
+    # Plain-value protocols (Python requires these to return plain values).
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, item: Any) -> bool:
+        return (item._data if isinstance(item, Node) else item) in self._data
+
+    def __str__(self) -> str:
+        return str(self._data)
+
+    def __format__(self, spec: str) -> str:
+        return format(self._data, spec)
+
+    def __int__(self) -> int:
+        return int(self._data)
+
+    def __float__(self) -> float:
+        return float(self._data)
+
+    def __index__(self) -> int:
+        return self._data.__index__()
+
+    def __repr__(self) -> str:
+        text = repr(self._data)
+        if len(text) > 80:
+            text = text[:77] + "..."
+        return f"{type(self).__name__}(name={self.name!r}, data={text})"
+
+    __hash__ = object.__hash__
+
+    # Traced operators.
+    def __add__(self, other):
+        return apply(ops.ADD, self, other)
+
+    def __radd__(self, other):
+        return apply(ops.ADD, other, self)
+
+    def __sub__(self, other):
+        return apply(ops.SUB, self, other)
+
+    def __rsub__(self, other):
+        return apply(ops.SUB, other, self)
+
+    def __mul__(self, other):
+        return apply(ops.MUL, self, other)
+
+    def __rmul__(self, other):
+        return apply(ops.MUL, other, self)
+
+    def __truediv__(self, other):
+        return apply(ops.TRUEDIV, self, other)
+
+    def __rtruediv__(self, other):
+        return apply(ops.TRUEDIV, other, self)
+
+    def __floordiv__(self, other):
+        return apply(ops.FLOORDIV, self, other)
+
+    def __rfloordiv__(self, other):
+        return apply(ops.FLOORDIV, other, self)
+
+    def __mod__(self, other):
+        return apply(ops.MOD, self, other)
+
+    def __rmod__(self, other):
+        return apply(ops.MOD, other, self)
+
+    def __pow__(self, other):
+        return apply(ops.POW, self, other)
+
+    def __rpow__(self, other):
+        return apply(ops.POW, other, self)
+
+    def __matmul__(self, other):
+        return apply(ops.MATMUL, self, other)
+
+    def __rmatmul__(self, other):
+        return apply(ops.MATMUL, other, self)
+
+    def __lshift__(self, other):
+        return apply(ops.LSHIFT, self, other)
+
+    def __rlshift__(self, other):
+        return apply(ops.LSHIFT, other, self)
+
+    def __rshift__(self, other):
+        return apply(ops.RSHIFT, self, other)
+
+    def __rrshift__(self, other):
+        return apply(ops.RSHIFT, other, self)
+
+    def __and__(self, other):
+        return apply(ops.AND, self, other)
+
+    def __rand__(self, other):
+        return apply(ops.AND, other, self)
+
+    def __or__(self, other):
+        return apply(ops.OR, self, other)
+
+    def __ror__(self, other):
+        return apply(ops.OR, other, self)
+
+    def __xor__(self, other):
+        return apply(ops.XOR, self, other)
+
+    def __rxor__(self, other):
+        return apply(ops.XOR, other, self)
+
+    def __lt__(self, other):
+        return apply(ops.LT, self, other)
+
+    def __le__(self, other):
+        return apply(ops.LE, self, other)
+
+    def __gt__(self, other):
+        return apply(ops.GT, self, other)
+
+    def __ge__(self, other):
+        return apply(ops.GE, self, other)
+
+    def __neg__(self):
+        return apply(ops.NEG, self)
+
+    def __pos__(self):
+        return apply(ops.POS, self)
+
+    def __abs__(self):
+        return apply(ops.ABS, self)
+
+    def __invert__(self):
+        return apply(ops.INVERT, self)
+
+    def __getitem__(self, key):
+        return apply(ops.GETITEM, self, key)
+
+    def __setitem__(self, key, value):
+        raise TypeError(
+            f"node {self.name!r} is immutable: build a new value instead of assigning to it"
+        )
+
+    def __iter__(self) -> Iterator[Node]:
+        data = self._data
+        if isinstance(data, dict):
+            keys = apply(ops.KEYS, self)
+            return (apply(ops.GETITEM, keys, i) for i in range(len(data)))
+        if isinstance(data, (list, tuple, str)):
+            return (apply(ops.GETITEM, self, i) for i in range(len(data)))
+        raise TypeError(
+            f"iterating node {self.name!r} of type {type(data).__name__} is not traced; "
+            "only list, tuple, str and dict nodes iterate into item nodes"
+        )
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        data = object.__getattribute__(self, "_data")
+        if not hasattr(data, name):
+            raise AttributeError(
+                f"node {self.name!r} wraps a {type(data).__name__}, which has no attribute {name!r}"
+            )
+        return apply(ops.GETATTR, self, name)
+
+    def __call__(self, *args, **kwargs):
+        if not callable(self._data):
+            raise TypeError(
+                f"node {self.name!r} wraps a {type(self._data).__name__}, not a callable"
+            )
+        return apply(ops.call_op(len(args), kwargs), self, *args, *kwargs.values())
+
+    # Pickling and copying drop the weak children links (they point at other graphs).
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "data": self._data,
+            "name": self.name,
+            "description": self.description,
+            "constraint": self.constraint,
+            "parents": self._parents,
+            "op": self._op,
+            "feedback": self._feedback,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._data = state["data"]
+        self.name = state["name"]
+        self.description = state["description"]
+        self.constraint = state["constraint"]
+        self._parents = state["parents"]
+        self._op = state["op"]
+        self._feedback = list(state["feedback"])
+        self._children = []
+        self._serial = next(_serials)
+
+
+class Parameter(Node):
+    """A trainable node: the optimizer proposes new values and :meth:`set` applies them."""
+
+    __slots__ = ()
+    trainable = True
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` as it would be stored, or raise ``InvalidUpdate`` saying why."""
+        if self.constraint is not None:
+            reason = self.constraint.violation(value)
+            if reason:
+                raise InvalidUpdate(f"{self.name}: {reason}")
+        return value
+
+    def set(self, value: Any) -> None:
+        """Validate and store a new value; on failure the old value is kept."""
+        self._data = self.validate(value)
+
+
+class ExceptionNode(Node):
+    """The result of a bundled call that raised: carries the exception for feedback."""
+
+    __slots__ = ("exception", "traceback", "failed_line")
+
+    def __init__(
+        self,
+        exception: BaseException,
+        *,
+        traceback: str,
+        failed_line: str,
+        parents: tuple[Node, ...],
+        op: ops.Op | None,
+    ):
+        name = f"error_{op.name}" if op else "error"
+        super().__init__(exception, name=name, parents=parents, op=op)
+        self.exception = exception
+        self.traceback = traceback
+        self.failed_line = failed_line
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["data"] = state["exception"] = repr(self.exception)
+        state["traceback"] = self.traceback
+        state["failed_line"] = self.failed_line
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.exception = state["exception"]
+        self.traceback = state["traceback"]
+        self.failed_line = state["failed_line"]
+
+
+def node(
+    value: Any,
+    trainable: bool = False,
+    name: str | None = None,
+    description: str | None = None,
+    constraint: Any = None,
+) -> Node:
+    """Wrap ``value`` as a node; ``trainable=True`` makes it a :class:`Parameter`.
+
+    ``constraint`` may be text shown to the optimizer, a callable ``value -> bool``,
+    or a :class:`~trace_engine.constraints.Constraint` such as ``Range`` or ``Choices``.
+    A node passed in is returned unchanged.
+    """
+    if not isinstance(trainable, bool):
+        raise TypeError(f"node(): trainable must be a bool, got {trainable!r}")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise TypeError(f"node(): name must be a non-empty str, got {name!r}")
+    if description is not None and not isinstance(description, str):
+        raise TypeError(f"node(): description must be a str, got {type(description).__name__}")
+    if isinstance(value, Node):
+        if trainable and not value.trainable:
+            raise TypeError(
+                f"node(): {value.name!r} is already a non-trainable node; "
+                "wrap its .data to make a new parameter"
+            )
+        return value
+    checked = as_constraint(constraint)
+    cls = Parameter if trainable else Node
+    made = cls(value, name=name, description=description, constraint=checked)
+    if trainable and checked is not None:
+        reason = checked.violation(value)
+        if reason:
+            raise ValueError(
+                f"node(): initial value of {made.name!r} breaks its constraint: {reason}"
+            )
+    return made
+
+
+def to_node(value: Any, name: str) -> Node:
+    """An input for an operation: nodes as they are, containers holding nodes as a
+    traced container node, anything else as a constant node named ``name``."""
+    if isinstance(value, Node):
+        return value
+    if not isinstance(value, (list, tuple, dict)):
+        return Node._traced(value, name, (), None)
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Node) for v in value):
+        op = ops.TO_LIST if isinstance(value, list) else ops.TO_TUPLE
+        return apply(op, *value)
+    if isinstance(value, dict) and any(isinstance(v, Node) for v in value.values()):
+        keys = tuple(value)
+
+        def build(*values: Any) -> dict:
+            return dict(zip(keys, values))
+
+        op = ops.Op("make_dict", build, "Builds a dict from its values.", tuple(map(str, keys)))
+        return apply(op, *value.values())
+    return Node._traced(value, name, (), None)
+
+
+def unwrap(value: Any) -> Any:
+    """The plain value behind a node, or inside a container of nodes."""
+    if isinstance(value, Node):
+        return value.data
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(unwrap(v) for v in value)
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    return value
+
+
+def apply(op: ops.Op, *args: Any) -> Any:
+    """Run ``op`` on the values behind ``args`` and record the result as a node.
+
+    Without tracing the result is a fresh node with no parents; inside a bundle's
+    body it is the plain value (bundle bodies are not traced).
+    """
+    mode = _mode.get()
+    scope = mode.scope
+    if scope is not None:
+        for a in args:
+            if isinstance(a, Node):
+                scope.read(a)
+        return op.fn(*(unwrap(a) for a in args))
+    tracing = mode.tracing
+    names = op.arg_names
+    values = []
+    parents = []
+    for i, a in enumerate(args):
+        if isinstance(a, Node):
+            values.append(a._data)
+            parents.append(a)
+            continue
+        name = names[i] if i < len(names) else f"arg{i}"
+        if isinstance(a, (list, tuple, dict)):
+            values.append(unwrap(a))
+            if tracing:
+                parents.append(to_node(a, name))
+        else:
+            values.append(a)
+            if tracing:
+                parents.append(Node._traced(a, name, (), None))
+    result = op.fn(*values)
+    if not tracing:
+        return Node._traced(result, op.name, (), None)
+    return Node._traced(result, op.name, tuple(parents), op)
+
+
+def check_is_node(value: Any, what: str) -> Node:
+    if not isinstance(value, Node):
+        raise GraphError(f"{what} must be a Node, got {type(value).__name__}: {value!r:.80}")
+    return value

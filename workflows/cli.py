@@ -1,0 +1,55 @@
+"""The ``trace-engine`` command.
+
+Each subcommand lives in its own module under ``workflows/commands/`` exposing
+``register(subparsers)``; a command's handler returns an exit code. User mistakes
+raise :class:`UsageError` and are printed without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMAND_MODULES = [
+    "workflows.commands.graph",
+]
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called: printed plainly, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from trace_engine import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="trace-engine",
+        description="Optimize computational workflows with LLMs.",
+    )
+    parser.add_argument("--version", action="version", version=f"trace-engine {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except UsageError as exc:
+        print(f"trace-engine {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
