@@ -1,0 +1,324 @@
+"""Any OpenAI-compatible chat endpoint: OpenAI itself, vLLM, Ollama, llama.cpp's server, LM Studio.
+
+``json_schema`` is sent as ``response_format={"type": "json_schema", ...}``; a
+server that rejects that (400/422) is asked with JSON mode, and one that rejects
+JSON mode too gets the schema as an instruction only. The first mode a server
+accepts is remembered; in every mode the text is parsed leniently into
+``Completion.parsed``. The SDK's own retries are off: :class:`~trace_engine.llm.retry.Retrying`
+decides, from the :class:`LLMError` this backend raises (``retryable``, ``retry_after``).
+
+Cost comes from :mod:`trace_engine.llm.pricing`; a model without a known price
+(any local server, unless you set one) costs 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from trace_engine.llm import pricing
+from trace_engine.llm.base import LLM, Completion, Message, Usage, normalize_messages
+from trace_engine.llm.errors import LLMError, SpecError, require
+from trace_engine.llm.jsonparse import parse_samples, with_schema_instruction
+
+log = logging.getLogger(__name__)
+
+SCHEMA_MODES = ("json_schema", "json_object", "prompt")
+DEFAULT_TIMEOUT = 120.0
+_NO_KEY = "sk-no-key-required"
+_warned_prices: set[str] = set()
+
+
+class OpenAICompatible(LLM):
+    """Chat completions over HTTP with the ``openai`` SDK (sync and async clients).
+
+    ``backend="openai"`` is OpenAI (``OPENAI_API_KEY`` required, ``OPENAI_BASE_URL``
+    honored); ``backend="openai-compatible"`` is any server at ``base_url``, for
+    which an API key is optional.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        backend: str = "openai",
+        timeout: float = DEFAULT_TIMEOUT,
+    ):
+        if not model:
+            raise SpecError("a model name is required", backend=backend)
+        self.backend = backend
+        self.model = model
+        if backend == "openai":
+            base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+            api_key = api_key or os.environ.get("OPENAI_API_KEY")
+            if not api_key:
+                raise SpecError(
+                    "OPENAI_API_KEY is not set; export it, or use "
+                    "openai-compatible:URL#MODEL for a server that needs no key",
+                    backend=self.id,
+                )
+        else:
+            if not base_url:
+                raise SpecError("a base URL is required", backend=backend)
+            api_key = api_key or os.environ.get("OPENAI_API_KEY") or _NO_KEY
+        self.base_url = base_url
+        self._api_key = api_key
+        self.timeout = timeout
+        self._mode = 0
+        self._client = None
+        self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.id}|{self.base_url or 'https://api.openai.com/v1'}"
+
+    def cost_of(self, usage: Usage) -> float:
+        return pricing.cost_of(self.model, usage)
+
+    def _sdk(self):
+        return require("openai", package="openai", backend=self.id)
+
+    def _sync_client(self):
+        if self._client is None:
+            self._client = self._sdk().OpenAI(
+                api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+            )
+        return self._client
+
+    def _async_client(self):
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._sdk().AsyncOpenAI(
+                api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+            )
+            self._async_clients[loop] = client
+        return client
+
+    def complete(
+        self, messages: str | Sequence[Message], *, n: int = 1, **options: Any
+    ) -> Completion:
+        msgs = normalize_messages(messages)
+        start = time.perf_counter()
+        choices, usage = [], Usage()
+        while len(choices) < n:
+            texts, got = self._request_sync(msgs, n - len(choices), options)
+            choices += texts
+            usage = usage + got
+        return self._completion(choices[:n], usage, start, options)
+
+    async def acomplete(
+        self, messages: str | Sequence[Message], *, n: int = 1, **options: Any
+    ) -> Completion:
+        msgs = normalize_messages(messages)
+        start = time.perf_counter()
+        choices, usage = [], Usage()
+        while len(choices) < n:
+            texts, got = await self._request_async(msgs, n - len(choices), options)
+            choices += texts
+            usage = usage + got
+        return self._completion(choices[:n], usage, start, options)
+
+    def _request_sync(self, msgs, n, options) -> tuple[list[str], Usage]:
+        first_error = None
+        for mode in self._modes(options):
+            try:
+                resp = self._sync_client().chat.completions.create(
+                    **self._request(msgs, n, options, mode)
+                )
+            except Exception as exc:
+                first_error = self._handle(exc, mode, options, first_error)
+                continue
+            return self._accept(resp, mode, msgs)
+        raise first_error
+
+    async def _request_async(self, msgs, n, options) -> tuple[list[str], Usage]:
+        first_error = None
+        for mode in self._modes(options):
+            try:
+                resp = await self._async_client().chat.completions.create(
+                    **self._request(msgs, n, options, mode)
+                )
+            except Exception as exc:
+                first_error = self._handle(exc, mode, options, first_error)
+                continue
+            return self._accept(resp, mode, msgs)
+        raise first_error
+
+    def _modes(self, options) -> Sequence[str | None]:
+        return SCHEMA_MODES[self._mode :] if options.get("json_schema") is not None else (None,)
+
+    def _handle(self, exc: Exception, mode, options, first_error) -> LLMError:
+        """Translate ``exc``; re-raise at once unless it is a rejection of this schema mode."""
+        error = translate_error(exc, self.id, self.timeout)
+        rejected = error.status in (400, 422) and mode is not None
+        if not rejected:
+            raise (first_error or error) from exc
+        log.info(
+            "%s rejected response_format mode %r (%s); trying the next mode", self.id, mode, error
+        )
+        return first_error or error
+
+    def _accept(self, resp, mode, msgs) -> tuple[list[str], Usage]:
+        if mode is not None and SCHEMA_MODES.index(mode) > self._mode:
+            self._mode = SCHEMA_MODES.index(mode)
+        try:
+            texts = [c.message.content or "" for c in resp.choices]
+            if not texts:
+                raise ValueError("no choices")
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise LLMError(
+                f"malformed response from the server (no choices/message content): {exc}",
+                backend=self.id,
+                retryable=True,
+            ) from exc
+        if resp.usage is not None:
+            usage = Usage(resp.usage.prompt_tokens or 0, resp.usage.completion_tokens or 0)
+        else:
+            usage = _estimated_usage(msgs, texts)
+        return texts, usage
+
+    def _request(self, msgs, n, options, mode) -> dict:
+        schema = options.get("json_schema")
+        if schema is not None and mode != "json_schema":
+            msgs = with_schema_instruction(msgs, schema)
+        req: dict[str, Any] = {"model": self.model, "messages": msgs}
+        if n > 1:
+            req["n"] = n
+        if options.get("temperature") is not None:
+            req["temperature"] = options["temperature"]
+        if options.get("max_tokens") is not None:
+            key = "max_completion_tokens" if self.backend == "openai" else "max_tokens"
+            req[key] = options["max_tokens"]
+        if options.get("seed") is not None:
+            req["seed"] = options["seed"]
+        if options.get("stop"):
+            req["stop"] = list(options["stop"])
+        if mode == "json_schema":
+            req["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": schema},
+            }
+        elif mode == "json_object":
+            req["response_format"] = {"type": "json_object"}
+        return req
+
+    def _completion(self, texts, usage, start, options) -> Completion:
+        cost = self.cost_of(usage)
+        if pricing.price_for(self.model) is None and self.model not in _warned_prices:
+            _warned_prices.add(self.model)
+            log.info(
+                "no price known for %s: its cost is counted as 0 (see pricing.set_price)", self.id
+            )
+        return Completion(
+            texts=texts,
+            usage=usage,
+            cost=cost,
+            latency=time.perf_counter() - start,
+            backend=self.backend,
+            model=self.model,
+            parsed=parse_samples(texts) if options.get("json_schema") is not None else None,
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatible({self.model!r}, base_url={self.base_url!r}, backend={self.backend!r})"
+
+
+def _estimated_usage(msgs: list[Message], texts: list[str]) -> Usage:
+    """Servers that report no usage: estimate ~4 characters per token."""
+    prompt = sum(len(m["content"]) for m in msgs) // 4 + 1
+    return Usage(prompt, sum(len(t) for t in texts) // 4 + len(texts))
+
+
+def translate_error(exc: Exception, backend: str, timeout: float) -> LLMError:
+    """Map an ``openai`` SDK exception to an :class:`LLMError` with retry hints."""
+    if isinstance(exc, LLMError):
+        return exc
+    openai = require("openai", package="openai", backend=backend)
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError(
+            f"no answer within the {timeout:g}s timeout", backend=backend, retryable=True
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return LLMError(
+            f"cannot reach the server ({cause}); is it running and is the URL right?",
+            backend=backend,
+            retryable=True,
+        )
+    if isinstance(exc, openai.APIStatusError):
+        return _status_error(exc, backend)
+    if isinstance(exc, (openai.APIResponseValidationError, ValueError)):
+        return LLMError(
+            f"malformed response from the server (not valid chat-completion JSON): {exc}",
+            backend=backend,
+            retryable=True,
+        )
+    return LLMError(f"{type(exc).__name__}: {exc}", backend=backend)
+
+
+def _status_error(exc: Any, backend: str) -> LLMError:
+    status = exc.status_code
+    detail = _error_detail(exc)
+    retry_after = _retry_after(exc.response.headers)
+    if status == 401:
+        msg = f"authentication failed (401): {detail}; check OPENAI_API_KEY or the server's key"
+    elif status == 403:
+        msg = f"permission denied (403): {detail}"
+    elif status == 404:
+        msg = (
+            f"not found (404): {detail}; check the model name and the base URL (often ends in /v1)"
+        )
+    elif status in (400, 422):
+        msg = f"request rejected ({status}): {detail}"
+    elif status == 429:
+        msg = f"rate limited (429): {detail}"
+    elif status >= 500:
+        msg = f"server error ({status}): {detail}"
+    else:
+        msg = f"HTTP {status}: {detail}"
+    retryable = status in (408, 409, 429) or status >= 500
+    return LLMError(
+        msg, backend=backend, retryable=retryable, retry_after=retry_after, status=status
+    )
+
+
+def _error_detail(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return str(getattr(exc, "message", exc))
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return max(0.0, float(ms) / 1000)
+        value = headers.get("retry-after")
+    except (AttributeError, ValueError):
+        return None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

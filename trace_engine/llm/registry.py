@@ -1,0 +1,99 @@
+"""``get_llm``: from a spec string to a ready, wrapped LLM.
+
+The chain is ``Cached(Retrying(Metered(backend)))``: a cache hit returns before
+any budget check or spending and is recorded as a hit; a miss is retried as
+needed, and each attempt is checked against the budgets and metered. Backends
+are shared: asking twice for the same spec and settings reuses one backend
+object, and the local model's weights are loaded once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from trace_engine.llm.base import LLM
+from trace_engine.llm.meter import Budget, Meter
+
+_backends: dict[tuple, LLM] = {}
+_lock = threading.Lock()
+
+
+def get_llm(
+    spec: str | None = None,
+    *,
+    cache: bool = True,
+    retries: int = 4,
+    budget: Budget | None = None,
+    meter: Meter | None = None,
+    **options: Any,
+) -> LLM:
+    """Return the LLM for ``spec`` (default: ``$TRACE_ENGINE_LLM``, else ``"local"``).
+
+    Specs: ``local`` (embedded Qwen2.5-Coder-1.5B via llama.cpp), ``openai:MODEL``,
+    ``openai-compatible:URL#MODEL``, ``llamacpp:PATH.gguf``, ``transformers:PATH_OR_ID``.
+    ``cache=False`` skips the disk cache; ``retries`` is the number of attempts;
+    ``budget`` limits this LLM's spending; ``meter`` defaults to the process-wide one.
+    Other options (validated): ``cache_dir``, ``min_wait``, ``max_wait``, ``timeout``,
+    ``n_ctx``, ``n_gpu_layers``, ``api_key``, ``base_url``, ``max_batch``.
+    """
+    from trace_engine.llm.cache import Cached
+    from trace_engine.llm.config import make_config
+    from trace_engine.llm.metered import Metered
+    from trace_engine.llm.retry import Retrying
+
+    if spec is None:
+        spec = os.environ.get("TRACE_ENGINE_LLM") or "local"
+    config = make_config(spec=spec, cache=cache, retries=retries, **options)
+    llm: LLM = Metered(backend_for(config), meter=meter, budget=budget)
+    llm = Retrying(llm, config.retries, config.min_wait, config.max_wait)
+    if config.cache:
+        llm = Cached(llm, directory=config.cache_dir, meter=meter)
+    return llm
+
+
+def backend_for(config) -> LLM:
+    """The shared, unwrapped backend object for ``config`` (built on first request)."""
+    from trace_engine.llm.config import parse_spec
+
+    parsed = parse_spec(config.spec)
+    key = (
+        parsed,
+        config.n_ctx,
+        config.n_gpu_layers,
+        config.timeout,
+        config.api_key,
+        config.base_url,
+        config.max_batch,
+    )
+    with _lock:
+        backend = _backends.get(key)
+        if backend is None:
+            backend = _build(parsed, config)
+            _backends[key] = backend
+        return backend
+
+
+def _build(parsed, config) -> LLM:
+    if parsed.kind == "local":
+        from trace_engine.llm.local import EmbeddedLLM
+
+        return EmbeddedLLM(n_ctx=config.n_ctx, n_gpu_layers=config.n_gpu_layers)
+    if parsed.kind == "llamacpp":
+        from trace_engine.llm.local import LlamaCppLLM
+
+        return LlamaCppLLM(parsed.target, n_ctx=config.n_ctx, n_gpu_layers=config.n_gpu_layers)
+    if parsed.kind == "transformers":
+        from trace_engine.llm.gpu import TransformersLLM
+
+        return TransformersLLM(parsed.target, max_batch=config.max_batch)
+    from trace_engine.llm.openai_compat import OpenAICompatible
+
+    return OpenAICompatible(
+        parsed.target,
+        base_url=parsed.url or config.base_url,
+        api_key=config.api_key,
+        backend=parsed.kind,
+        timeout=config.timeout,
+    )

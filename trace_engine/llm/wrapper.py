@@ -1,0 +1,43 @@
+"""Base class of the wrappers (cache, retry, meter): an LLM around an LLM."""
+
+from __future__ import annotations
+
+from trace_engine.llm.base import LLM, Usage
+
+
+class LLMWrapper(LLM):
+    """Delegates identity and pricing to the wrapped LLM so wrapping is transparent."""
+
+    def __init__(self, inner: LLM):
+        if not isinstance(inner, LLM):
+            raise TypeError(f"expected an LLM to wrap, got {type(inner).__name__}")
+        self.inner = inner
+
+    @property
+    def backend(self) -> str:  # type: ignore[override]
+        return self.inner.backend
+
+    @property
+    def model(self) -> str:  # type: ignore[override]
+        return self.inner.model
+
+    @property
+    def id(self) -> str:
+        return self.inner.id
+
+    @property
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint
+
+    def cost_of(self, usage: Usage) -> float:
+        return self.inner.cost_of(usage)
+
+    def unwrap(self) -> LLM:
+        """The innermost backend under all wrappers."""
+        inner = self.inner
+        while isinstance(inner, LLMWrapper):
+            inner = inner.inner
+        return inner
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.inner!r})"
