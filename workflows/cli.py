@@ -52,4 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from workflows.cli import main as installed_main  # one UsageError class, not two
+
+    sys.exit(installed_main())

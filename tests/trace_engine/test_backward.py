@@ -1,0 +1,121 @@
+import pytest
+
+from trace_engine import (
+    GraphError,
+    bundle,
+    feedback_graph,
+    node,
+    nodes_with_feedback,
+    zero_feedback,
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_feedback():
+    zero_feedback()
+    yield
+    zero_feedback()
+
+
+def test_feedback_graph_holds_paths_from_parameter_to_output_in_order():
+    x = node(2, trainable=True, name="x")
+    unrelated = node(100, trainable=True, name="unrelated")
+    c = node(3)
+    y = x * c
+    z = y + 1
+    side = unrelated + 1  # no feedback reaches it
+    z.backward("too small")
+    graph = feedback_graph([x, unrelated])
+    assert graph.nodes == [x, y, z]
+    assert graph.parameters == [x]
+    assert graph.outputs == [z] and graph.feedback == {z: ["too small"]}
+    assert c not in graph and side not in graph
+
+
+def test_feedback_on_two_outputs():
+    x = node(1, trainable=True)
+    a = x + 1
+    b = x * 5
+    a.backward("a is wrong")
+    b.backward({"score": 0.2})
+    b.backward("b is also wrong")
+    graph = feedback_graph([x])
+    assert set(graph.outputs) == {a, b}
+    assert graph.feedback[b] == [{"score": 0.2}, "b is also wrong"]
+
+
+def test_subgraph_per_parameter():
+    p, q = node(1, trainable=True), node(2, trainable=True)
+    left = p + 1
+    right = q + 1
+    joined = left * right
+    tail = right - 3
+    joined.backward("fb1")
+    tail.backward("fb2")
+    graph = feedback_graph([p, q])
+    assert graph.subgraph(p).nodes == [p, left, joined]
+    assert graph.subgraph(p).outputs == [joined]
+    assert set(graph.subgraph(q).nodes) == {q, right, joined, tail}
+    assert graph.subgraph(q).outputs == [joined, tail]
+
+
+def test_explicit_outputs_restrict_the_graph():
+    x = node(1, trainable=True)
+    a, b = x + 1, x + 2
+    a.backward("fa")
+    b.backward("fb")
+    assert feedback_graph([x], outputs=[b]).outputs == [b]
+
+
+def test_zero_feedback_clears():
+    x = node(1, trainable=True)
+    y = x + 1
+    y.backward("hi")
+    assert nodes_with_feedback() == [y]
+    zero_feedback()
+    assert y.feedback == [] and feedback_graph([x]).nodes == []
+
+
+def test_feedback_reaches_code_through_an_error_node():
+    @bundle(trainable=True)
+    def risky(x):
+        return 1 / x
+
+    from trace_engine import ExecutionError
+
+    with pytest.raises(ExecutionError) as info:
+        risky(0)
+    info.value.exception_node.backward("handle zero")
+    (code,) = risky.parameters()
+    graph = feedback_graph([code])
+    assert graph.outputs == [info.value.exception_node]
+
+
+def test_backward_errors_name_the_problem():
+    with pytest.raises(GraphError, match="must be a Node"):
+        from trace_engine.backward import attach_feedback
+
+        attach_feedback(3, "x")
+    with pytest.raises(GraphError, match="not the output of any traced operation"):
+        node(3).backward("nothing can learn from this")
+    with pytest.raises(TypeError, match="feedback must be"):
+        (node(1, trainable=True) + 1).backward(object())
+    with pytest.raises(GraphError, match="expected parameters"):
+        feedback_graph([node(1)])
+
+
+def test_feedback_directly_on_a_parameter():
+    p = node("prompt", trainable=True)
+    p.backward("shorter please")
+    assert feedback_graph([p]).outputs == [p]
+
+
+def test_long_chain_is_iterative_not_recursive():
+    x = node(0, trainable=True)
+    out = x
+    for _ in range(20000):
+        out = out + 1
+    out.backward("fine")
+    graph = feedback_graph([x])
+    assert len(graph) == 20001 and graph.nodes[-1] is out
+    assert len(graph.subgraph(x)) == 20001
