@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 COMMAND_MODULES = [
     "workflows.commands.graph",
+    "workflows.commands.cache",
+    "workflows.commands.models",
 ]
 
 

@@ -1,0 +1,39 @@
+"""``trace-engine cache stats|clear``: inspect or empty the disk cache of completions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "cache",
+        help="show or clear the disk cache of LLM completions",
+        description="Show statistics of, or clear, the disk cache of LLM completions "
+        "(location: --dir, else $TRACE_ENGINE_CACHE_DIR, else the user cache directory).",
+    )
+    parser.add_argument("action", choices=("stats", "clear"), help="what to do")
+    parser.add_argument("--dir", dest="directory", help="cache directory to use")
+    parser.add_argument("--json", action="store_true", help="print stats as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from trace_engine.llm.cache import cache_stats, clear_cache, default_cache_dir
+
+    directory = args.directory or default_cache_dir()
+    if args.action == "clear":
+        removed = clear_cache(directory)
+        print(f"removed {removed} cached completion(s) from {directory}")
+        return 0
+    stats = cache_stats(directory)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"directory: {stats['directory']}")
+    print(f"entries:   {stats['entries']}")
+    print(f"size:      {stats['size_bytes'] / 1e6:.2f} MB")
+    for llm, count in stats["by_llm"].items():
+        print(f"  {llm}: {count}")
+    return 0
