@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from trace_engine.errors import GraphError
-from trace_engine.graph import topological_order
+from trace_engine.graph import paused_gc, topological_order
 from trace_engine.nodes import Node, Parameter, check_is_node
 
 FEEDBACK_TYPES = (str, int, float, bool, dict, list, tuple)
@@ -37,7 +37,7 @@ def attach_feedback(node: Node, feedback: Any) -> None:
             f"node {node.name!r} is not the output of any traced operation, so no parameter "
             "can receive its feedback; call backward() on a node computed from parameters"
         )
-    node._feedback.append(feedback)
+    node._feedback = (*node._feedback, feedback)
     with _lock:
         _with_feedback.add(node)
 
@@ -54,7 +54,7 @@ def zero_feedback(nodes: Iterable[Node] | None = None) -> None:
     with _lock:
         targets = list(_with_feedback) if nodes is None else list(nodes)
         for n in targets:
-            n._feedback.clear()
+            n._feedback = ()
             _with_feedback.discard(n)
 
 
@@ -102,6 +102,10 @@ class FeedbackGraph:
 
     def subgraph(self, parameter: Parameter) -> FeedbackGraph:
         """The part of this graph downstream of one parameter."""
+        with paused_gc():
+            return self._subgraph(parameter)
+
+    def _subgraph(self, parameter: Parameter) -> FeedbackGraph:
         position = self._positions()
         if id(parameter) not in position:
             return FeedbackGraph([], [], [])
@@ -128,12 +132,23 @@ def feedback_graph(
         if not isinstance(p, Parameter):
             raise GraphError(f"expected parameters, got {type(p).__name__}: {p!r:.80}")
     outputs = nodes_with_feedback() if outputs is None else list(outputs)
+    with paused_gc():
+        return _paths(parameters, outputs)
+
+
+def _paths(parameters: Sequence[Parameter], outputs: list[Node]) -> FeedbackGraph:
     wanted = {id(p) for p in parameters}
     order = topological_order(outputs)
     on_path: set[int] = set()
     for n in order:
-        if id(n) in wanted or any(id(p) in on_path for p in n._parents):
-            on_path.add(id(n))
+        key = id(n)
+        if key in wanted:
+            on_path.add(key)
+            continue
+        for p in n._parents:
+            if id(p) in on_path:
+                on_path.add(key)
+                break
     nodes = [n for n in order if id(n) in on_path]
     used = [p for p in nodes if id(p) in wanted]
     reached = [o for o in outputs if id(o) in on_path and o._feedback]

@@ -89,9 +89,9 @@ class Node:
         self.description = None
         self.constraint = None
         self._parents = parents
-        self._children = []
+        self._children = None
         self._op = op
-        self._feedback = []
+        self._feedback = ()
         self._serial = next(_serials)
         for parent in parents:
             parent._add_child(self)
@@ -107,6 +107,9 @@ class Node:
 
     def _add_child(self, child: Node) -> None:
         children = self._children
+        if children is None:
+            self._children = [weakref.ref(child)]
+            return
         children.append(weakref.ref(child))
         n = len(children)
         if n >= 64 and not n & (n - 1):
@@ -126,7 +129,7 @@ class Node:
 
     @property
     def children(self) -> list[Node]:
-        return [c for c in (r() for r in self._children) if c is not None]
+        return [c for c in (r() for r in self._children or ()) if c is not None]
 
     @property
     def op(self) -> ops.Op | None:
@@ -159,7 +162,7 @@ class Node:
         attach_feedback(self, feedback)
 
     def zero_feedback(self) -> None:
-        self._feedback.clear()
+        self._feedback = ()
 
     # Plain-value protocols (Python requires these to return plain values).
     def __bool__(self) -> bool:
@@ -343,7 +346,7 @@ class Node:
             "constraint": self.constraint,
             "parents": self._parents,
             "op": self._op,
-            "feedback": self._feedback,
+            "feedback": list(self._feedback),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -353,8 +356,8 @@ class Node:
         self.constraint = state["constraint"]
         self._parents = state["parents"]
         self._op = state["op"]
-        self._feedback = list(state["feedback"])
-        self._children = []
+        self._feedback = tuple(state["feedback"])
+        self._children = None
         self._serial = next(_serials)
 
 
