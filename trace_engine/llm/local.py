@@ -256,11 +256,11 @@ class EmbeddedLLM(LlamaCppLLM):
     backend = "local"
 
     def __init__(self, *, n_ctx: int = DEFAULT_N_CTX, n_gpu_layers: int | None = None):
-        from trace_engine.llm.weights import EMBEDDED
+        from trace_engine.llm import weights
 
         super().__init__(None, n_ctx=n_ctx, n_gpu_layers=n_gpu_layers)
-        self.spec = EMBEDDED
-        self.model = EMBEDDED.name
+        self.spec = weights.EMBEDDED
+        self.model = self.spec.name
 
     @property
     def fingerprint(self) -> str:

@@ -58,14 +58,13 @@ def backend_for(config) -> LLM:
     from trace_engine.llm.config import parse_spec
 
     parsed = parse_spec(config.spec)
+    env = tuple(os.environ.get(k) for k in ("OPENAI_API_KEY", "OPENAI_BASE_URL"))
     key = (
         parsed,
-        config.n_ctx,
-        config.n_gpu_layers,
-        config.timeout,
-        config.api_key,
-        config.base_url,
-        config.max_batch,
+        env,
+        *config.model_dump(
+            exclude={"spec", "cache", "cache_dir", "retries", "min_wait", "max_wait"}
+        ).items(),
     )
     with _lock:
         backend = _backends.get(key)

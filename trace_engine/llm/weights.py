@@ -87,8 +87,9 @@ def model_dir() -> Path:
     return Path(user_cache_dir("trace-engine", appauthor=False)) / "models"
 
 
-def find_parts(spec: ModelSpec = EMBEDDED) -> list[Part]:
+def find_parts(spec: ModelSpec | None = None) -> list[Part]:
     """Locate every installed part, or raise naming the missing packages and the fix."""
+    spec = spec or EMBEDDED
     parts, problems = [], []
     for i in range(1, spec.parts + 1):
         try:
@@ -137,7 +138,7 @@ def _find_part(spec: ModelSpec, i: int) -> Part:
 
 
 def ensure_model(
-    spec: ModelSpec = EMBEDDED,
+    spec: ModelSpec | None = None,
     directory: str | os.PathLike | None = None,
     progress: bool | None = None,
 ) -> Path:
@@ -146,6 +147,7 @@ def ensure_model(
     ``progress=None`` shows a progress bar only on a terminal. Safe to call from
     several processes at once: one assembles, the others wait and reuse it.
     """
+    spec = spec or EMBEDDED
     folder = Path(directory).expanduser() if directory else model_dir()
     target = folder / spec.filename
     if _stamp_matches(target, spec):
@@ -287,8 +289,9 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def model_status(spec: ModelSpec = EMBEDDED, directory: str | os.PathLike | None = None) -> dict:
+def model_status(spec: ModelSpec | None = None, directory: str | os.PathLike | None = None) -> dict:
     """What ``trace-engine models`` reports: file, whether verified, which parts are missing."""
+    spec = spec or EMBEDDED
     folder = Path(directory).expanduser() if directory else model_dir()
     target = folder / spec.filename
     missing = []
