@@ -1,0 +1,167 @@
+"""TextGrad: textual gradients passed backward through the trace.
+
+Starting from the feedback on the outputs, the feedback subgraph is walked in
+reverse topological order. For each operation whose result has feedback, one
+LLM call critiques each of its inputs that lies on a path from a parameter
+("how should this input change?"); a node reached from several operations
+collects several critiques, which are aggregated. Finally, one call per
+parameter turns its aggregated critique into an improved value.
+
+``max_backward_calls`` bounds the per-step cost on long chains: once it is spent,
+an operation passes the feedback on its result unchanged to its inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optimizers.base import Optimizer, Proposal
+from optimizers.optoprime import REASONING_CHARS, reply_tokens
+from optimizers.problem import elide, show_feedback, show_value
+from optimizers.replies import ReplyError, read_object
+from optimizers.values import type_label, value_schema
+from trace_engine import CodeParameter, FeedbackGraph, Node, Parameter
+from trace_engine.llm import Budget
+
+CRITIQUE_CHARS = 300
+VALUE_CHARS = 600
+
+GRADIENT_PROMPT = """\
+You give feedback on the inputs of one step of a program. For each input you are
+asked about, say in one or two sentences how its value should change so that the
+step's result gets better feedback. Reply with JSON only: {"<input>": "<feedback>"}"""
+
+UPDATE_PROMPT = """\
+You improve one variable of a program using feedback about it. Reply with JSON only:
+{"reasoning": "<one short sentence>", "value": <the new value, in the variable's type>}
+For a (code) variable, write the complete new function from its def line, same name and arguments."""
+
+
+def aggregate(critiques: list[str]) -> str:
+    """Several critiques of one node as one text (one critique is returned as is)."""
+    if len(critiques) == 1:
+        return critiques[0]
+    return "\n".join(f"{i}. {c}" for i, c in enumerate(critiques, 1))
+
+
+class TextGrad(Optimizer):
+    """TextGrad (Yuksekgonul et al., 2024): backward critiques, then per-variable updates."""
+
+    def __init__(
+        self,
+        parameters,
+        llm: Any = None,
+        *,
+        max_backward_calls: int = 16,
+        objective: str | None = None,
+        max_tokens: int | None = None,
+        budget: Budget | None = None,
+    ):
+        super().__init__(parameters, llm, budget=budget)
+        if not isinstance(max_backward_calls, int) or max_backward_calls < 0:
+            raise ValueError(f"max_backward_calls must be an int >= 0, got {max_backward_calls!r}")
+        self.max_backward_calls = max_backward_calls
+        self.objective = objective
+        self.max_tokens = max_tokens
+
+    def gradients(
+        self, graph: FeedbackGraph, *, temperature: float = 0.0, seed: int | None = None
+    ) -> dict[Node, str]:
+        """Aggregated critique of each node on the path, outputs included."""
+        critiques: dict[int, list[str]] = {}
+        for o in graph.outputs:
+            critiques.setdefault(id(o), []).extend(show_feedback(f) for f in o._feedback)
+        on_path = {id(n) for n in graph.nodes}
+        calls = 0
+        for n in reversed(graph.nodes):
+            if n.op is None or id(n) not in critiques:
+                continue
+            targets = {arg: p for arg, p in n.inputs.items() if id(p) in on_path}
+            if not targets:
+                continue
+            feedback = aggregate(critiques[id(n)])
+            if calls < self.max_backward_calls:
+                calls += 1
+                per_input = self._critique(n, targets, feedback, temperature, seed)
+            else:
+                per_input = dict.fromkeys(targets, feedback)
+            for arg, p in targets.items():
+                critiques.setdefault(id(p), []).append(per_input[arg])
+        return {n: aggregate(critiques[id(n)]) for n in graph.nodes if id(n) in critiques}
+
+    def _critique(
+        self, n: Node, targets: dict[str, Node], feedback: str, temperature, seed
+    ) -> dict[str, str]:
+        args = ", ".join(f"{arg}={p.name}" for arg, p in n.inputs.items())
+        values = "\n".join(
+            f"{arg} = {p.data.rstrip() if isinstance(p, CodeParameter) else elide(show_value(p.data), VALUE_CHARS)}"
+            for arg, p in n.inputs.items()
+        )
+        doc = f"\nWhat {n.op_name} does: {n.op.doc}" if n.op.doc else ""
+        user = (
+            f"Step: {n.name} = {n.op_name}({args}){doc}\nInputs:\n{values}\n"
+            f"Result: {elide(show_value(n._data), VALUE_CHARS)}\n"
+            f"Feedback on the result: {feedback}\n"
+            f"Give feedback for: {', '.join(targets)}"
+        )
+        schema = {
+            "type": "object",
+            "properties": {arg: {"type": "string", "maxLength": CRITIQUE_CHARS} for arg in targets},
+            "required": list(targets),
+            "additionalProperties": False,
+        }
+        completion = self.complete(
+            [{"role": "system", "content": GRADIENT_PROMPT}, {"role": "user", "content": user}],
+            temperature=temperature,
+            seed=seed,
+            max_tokens=60 + 100 * len(targets),
+            json_schema=schema,
+        )
+        reply = read_object(completion.text, completion.json)
+        return {arg: str(reply.get(arg) or feedback) for arg in targets}
+
+    def _improve(self, p: Parameter, critique: str, temperature, seed) -> tuple[Any, str]:
+        current = p.data.rstrip() if isinstance(p, CodeParameter) else repr(p.data)
+        lines = [f"Variable: {p.name} ({type_label(p)})"]
+        if self.objective:
+            lines.append(f"Goal: {self.objective}")
+        if p.description and not isinstance(p, CodeParameter):
+            lines.append(f"Description: {p.description}")
+        if p.constraint is not None:
+            lines.append(f"Constraint: {p.constraint.describe()}")
+        lines += [f"Current value:\n{current}", f"Feedback:\n{critique}"]
+        schema = {
+            "type": "object",
+            "properties": {
+                "reasoning": {"type": "string", "maxLength": REASONING_CHARS},
+                "value": value_schema(p),
+            },
+            "required": ["reasoning", "value"],
+            "additionalProperties": False,
+        }
+        completion = self.complete(
+            [
+                {"role": "system", "content": UPDATE_PROMPT},
+                {"role": "user", "content": "\n".join(lines)},
+            ],
+            temperature=temperature,
+            seed=seed,
+            max_tokens=self.max_tokens or reply_tokens([p]),
+            json_schema=schema,
+        )
+        reply = read_object(completion.text, completion.json)
+        if "value" not in reply:
+            raise ReplyError(f"the reply for {p.name} has no 'value'")
+        return reply["value"], str(reply.get("reasoning") or "")
+
+    def propose(
+        self, graph: FeedbackGraph, *, temperature: float = 0.0, seed: int | None = None
+    ) -> Proposal:
+        gradients = self.gradients(graph, temperature=temperature, seed=seed)
+        values, reasons = {}, []
+        for p in graph.parameters:
+            if p in gradients:
+                values[p.name], why = self._improve(p, gradients[p], temperature, seed)
+                reasons.append(f"{p.name}: {why}")
+        details = {"gradients": {n.name: text for n, text in gradients.items() if n.trainable}}
+        return Proposal(values, "\n".join(reasons), details=details)
