@@ -504,6 +504,8 @@ class Trainer:
             record["error"] = "no example produced a traced output to give feedback to"
             return
         result = self.optimizer.step()
+        if getattr(result, "error_type", None) == "BudgetExceeded":
+            raise BudgetExceeded(getattr(result, "error", None) or "budget exhausted")
         record["applied"] = sorted(getattr(result, "applied", None) or [])
         record["rejected"] = {
             k: str(v) for k, v in (getattr(result, "rejected", None) or {}).items()

@@ -1,0 +1,138 @@
+"""Code repair: stubs from HumanEval, sandboxed tests, feedback, and a scripted optimization."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.workflows.fakes import ScriptedOptimizer
+from workflows.code_repair import (
+    CodeRepair,
+    RepairTask,
+    humaneval_task,
+    humaneval_tasks,
+    load_repair_tasks,
+)
+from workflows.datasets import DatasetError, load_humaneval
+from workflows.sandbox import run_tests
+from workflows.trainer import Trainer
+
+ADD_TESTS = (
+    "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(0, 0) == 0\n"
+)
+
+
+def add_task(code="def add(a, b):\n    return a - b\n"):
+    return RepairTask("add", "add", code, ADD_TESTS)
+
+
+def test_a_stub_keeps_signature_docstring_and_setup():
+    task = humaneval_task(load_humaneval([10])[0])
+    assert "def is_palindrome" in task.setup
+    assert task.code.startswith("def make_palindrome(string: str) -> str:")
+    assert task.code.rstrip().endswith("pass")
+    repair = CodeRepair([task])
+    assert repair.function("HumanEval/10")("ab").data is None
+
+
+def test_reference_solutions_pass_their_official_tests():
+    for problem in load_humaneval([0, 10, 32, 38]):
+        task = humaneval_task(problem, start="reference")
+        report = run_tests(task.code, task.tests, task.entry_point, setup=task.setup)
+        assert report.solved, (problem.task_id, report.summary())
+
+
+def test_feedback_says_what_was_returned_and_expected():
+    repair = CodeRepair([add_task()])
+    evaluation = repair.evaluate(repair.tasks["add"])
+    assert evaluation.score == 0.5
+    assert "1 of 2 checks passed" in evaluation.feedback
+    assert "got -1, expected 3" in evaluation.feedback
+    assert evaluation.output.parents[0] is repair.code["add"]
+
+
+def test_errors_report_the_failing_line():
+    repair = CodeRepair([add_task("def add(a, b):\n    x = 1\n    return a / 0\n")])
+    feedback = repair.evaluate(repair.tasks["add"]).feedback
+    assert "ZeroDivisionError" in feedback and "line 3: return a / 0" in feedback
+
+
+def test_a_candidate_that_loops_forever_is_killed_and_reported():
+    repair = CodeRepair([add_task("def add(a, b):\n    while True:\n        pass\n")], timeout=1.5)
+    evaluation = repair.evaluate(repair.tasks["add"])
+    assert evaluation.score == 0.0
+    assert "timed out after 1.5s" in evaluation.feedback
+    assert "assert candidate(1, 2) == 3" in evaluation.feedback
+
+
+def test_a_candidate_that_exits_the_process_is_reported():
+    repair = CodeRepair([add_task("def add(a, b):\n    import os\n    os._exit(4)\n")])
+    feedback = repair.evaluate(repair.tasks["add"]).feedback
+    assert "ended without a result (exit code 4)" in feedback
+
+
+def test_scripted_optimizer_repairs_the_function(tmp_path):
+    repair = CodeRepair([add_task()])
+    fixed = "def add(a, b):\n    return a + b\n"
+    optimizer = ScriptedOptimizer(repair.parameters(), lambda messages: fixed)
+    result = Trainer(
+        repair,
+        optimizer,
+        list(repair.tasks.values()),
+        val=list(repair.tasks.values()),
+        evaluate=repair.evaluate,
+        max_steps=3,
+        epochs=3,
+        stop_at_score=1.0,
+        checkpoint_dir=tmp_path,
+        workflow="code_repair",
+        progress=False,
+    ).fit()
+    assert result.status == "target_reached" and result.steps == 1
+    assert repair.function("add")(2, 5).data == 7
+    assert repair.test("add").solved
+
+
+def test_several_tasks_are_optimized_one_per_step():
+    tasks = humaneval_tasks([23, 53])
+    repair = CodeRepair(tasks)
+    answers = {
+        "strlen": "def strlen(string: str) -> int:\n    return len(string)\n",
+        "add": "def add(x: int, y: int):\n    return x + y\n",
+    }
+
+    def llm(messages):
+        text = messages[-1]["content"]
+        return next(code for name, code in answers.items() if f"__code_{name}" in text)
+
+    optimizer = ScriptedOptimizer(repair.parameters(), llm)
+    result = Trainer(
+        repair,
+        optimizer,
+        tasks,
+        val=tasks,
+        evaluate=repair.evaluate,
+        batch_size=1,
+        epochs=2,
+        shuffle=False,
+        stop_at_score=1.0,
+        progress=False,
+        parallel=2,
+    ).fit()
+    assert result.best_score == 1.0 and result.steps == 2
+    assert [r["calls"] for r in result.history[1:]] == [1, 1]
+
+
+def test_repair_tasks_from_jsonl(tmp_path):
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(
+        '{"name": "adder", "entry_point": "add", "code": "def add(a, b):\\n    return a - b\\n", '
+        '"tests": "def check(candidate):\\n    assert candidate(1, 2) == 3\\n"}\n'
+    )
+    (task,) = load_repair_tasks(path)
+    assert (task.name, task.entry_point) == ("adder", "add")
+    path.write_text('{"entry_point": "add", "code": "def add(:", "tests": "def check(c): pass"}\n')
+    with pytest.raises(DatasetError, match=r"tasks.jsonl:1: 'code' does not parse"):
+        load_repair_tasks(path)
+    path.write_text('{"code": "def f(): pass", "tests": "def check(c): pass"}\n')
+    with pytest.raises(DatasetError, match="missing 'entry_point'"):
+        load_repair_tasks(path)

@@ -1,0 +1,212 @@
+"""Code repair: trainable functions optimized against their unit tests.
+
+Each task's function is a ``@bundle(trainable=True)`` function whose starting
+code is a stub (signature and docstring, empty body) or a buggy body. Its code
+parameter feeds one traced operation, ``run_unit_tests``, which runs the code
+against the task's tests in a separate process with a timeout; the test report
+(which checks failed, what the function returned and what was expected, the
+error and the line it came from, or a timeout) is the feedback the optimizer
+reads. One :class:`CodeRepair` module holds the functions of several tasks; the
+trainer optimizes them one task per step.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import linecache
+import re
+import sys
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trace_engine.bundle import Bundle, bundle
+from trace_engine.code import CodeParameter
+from trace_engine.modules import Module
+from workflows.datasets import DatasetError, HumanEvalProblem, load_humaneval, load_jsonl
+from workflows.sandbox import TestReport, run_tests
+from workflows.trainer import Evaluation
+
+DEFAULT_TIMEOUT = 10.0
+_module_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class RepairTask:
+    """A function to get right: its starting code, the code it may use, its tests.
+
+    ``code`` defines ``entry_point`` (and only it); ``setup`` is the code before it
+    (imports, helper functions) that the candidate may call; ``tests`` defines
+    ``check(candidate)``, HumanEval's form, each statement of whose body is one check.
+    """
+
+    name: str
+    entry_point: str
+    code: str
+    tests: str
+    setup: str = ""
+
+
+def split_prompt(prompt: str, entry_point: str) -> tuple[str, str]:
+    """Split a HumanEval prompt into ``(setup, function header with docstring)``."""
+    tree = ast.parse(prompt)
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == entry_point]
+    if not defs:
+        raise DatasetError(f"the prompt defines no function {entry_point!r}")
+    definition = defs[-1]
+    first = min([definition.lineno] + [d.lineno for d in definition.decorator_list])
+    lines = prompt.splitlines(keepends=True)
+    return "".join(lines[: first - 1]), "".join(lines[first - 1 :]).rstrip() + "\n"
+
+
+def stub_from_header(header: str) -> str:
+    """A function with the header's signature and docstring and an empty body (``pass``)."""
+    definition = ast.parse(header).body[0]
+    body = definition.body
+    indent = " " * (body[0].col_offset if body else definition.col_offset + 4)
+    return header.rstrip() + f"\n{indent}pass\n"
+
+
+def humaneval_task(problem: HumanEvalProblem, *, start: str = "stub") -> RepairTask:
+    """A repair task from a HumanEval problem, starting from a stub (or the reference, for checks)."""
+    setup, header = split_prompt(problem.prompt, problem.entry_point)
+    if start == "stub":
+        code = stub_from_header(header)
+    elif start == "reference":
+        code = header + problem.canonical_solution
+    else:
+        raise ValueError(f"start must be 'stub' or 'reference', got {start!r}")
+    return RepairTask(problem.task_id, problem.entry_point, code, problem.test, setup)
+
+
+def humaneval_tasks(task_ids: Sequence[str | int] | None = None) -> list[RepairTask]:
+    return [humaneval_task(p) for p in load_humaneval(task_ids)]
+
+
+def load_repair_tasks(path: str | Path) -> list[RepairTask]:
+    """Tasks from JSONL: ``{"entry_point", "code", "tests"}`` per line, optional ``name``, ``setup``."""
+    tasks = []
+    for example in load_jsonl(path, input_key="code", target_key="tests"):
+        where = f"{path}:{example.meta['line']}"
+        entry_point = example.meta.get("entry_point")
+        if not isinstance(entry_point, str) or not entry_point:
+            raise DatasetError(f"{where}: missing 'entry_point' (the function's name)")
+        if not isinstance(example.input, str) or not isinstance(example.target, str):
+            raise DatasetError(f"{where}: 'code' and 'tests' must be strings of Python source")
+        for key, source in (("code", example.input), ("tests", example.target)):
+            try:
+                ast.parse(source)
+            except SyntaxError as exc:
+                raise DatasetError(f"{where}: '{key}' does not parse: {exc.msg}") from None
+        if "def check(" not in example.target:
+            raise DatasetError(f"{where}: 'tests' must define check(candidate)")
+        name = str(example.meta.get("name") or example.meta.get("id") or entry_point)
+        tasks.append(
+            RepairTask(
+                name, entry_point, example.input, example.target, example.meta.get("setup", "")
+            )
+        )
+    return tasks
+
+
+def trainable_function(task: RepairTask) -> Bundle:
+    """Define ``task.code`` in a module of its own (holding ``task.setup``) and bundle it trainable."""
+    slug = re.sub(r"\W+", "_", task.name).strip("_") or "task"
+    module_name = f"trace_engine_candidates.{slug}_{next(_module_ids)}"
+    module = types.ModuleType(module_name)
+    sys.modules[module_name] = module
+    exec(compile(task.setup, f"<setup {task.name}>", "exec"), module.__dict__)
+    filename = f"<{module_name}>"
+    linecache.cache[filename] = (len(task.code), None, task.code.splitlines(True), filename)
+    namespace = dict(module.__dict__)
+    try:
+        exec(compile(task.code, filename, "exec"), namespace)
+    except SyntaxError as exc:
+        raise DatasetError(f"{task.name}: the starting code does not parse: {exc.msg}") from None
+    fn = namespace.get(task.entry_point)
+    if not callable(fn):
+        raise DatasetError(
+            f"{task.name}: the starting code defines no function {task.entry_point!r}"
+        )
+    return bundle(trainable=True)(fn)
+
+
+def _test_operation(task: RepairTask, timeout: float) -> Bundle:
+    def run_unit_tests(code: str) -> dict[str, Any]:
+        report = run_tests(code, task.tests, task.entry_point, setup=task.setup, timeout=timeout)
+        return {
+            "status": report.status,
+            "passed": report.passed,
+            "total": report.total,
+            "report": report.summary(),
+        }
+
+    return bundle(
+        description=(
+            f"Runs the unit tests of `{task.entry_point}` against the given code in a fresh "
+            f"Python process (killed after {timeout:g}s) and reports how many checks passed "
+            "and how the failing ones failed (the value returned vs the value expected, or "
+            "the error and the line it came from)."
+        ),
+        catch_errors=False,
+    )(run_unit_tests)
+
+
+def report_from_output(data: dict[str, Any]) -> TestReport:
+    return TestReport(status=data["status"], passed=data["passed"], total=data["total"])
+
+
+class CodeRepair(Module):
+    """Trainable functions for ``tasks``, each evaluated against its own tests.
+
+    ``code`` maps task name to the function's code parameter; use
+    :meth:`function` to call a function with its current code.
+    """
+
+    def __init__(self, tasks: Sequence[RepairTask], *, timeout: float = DEFAULT_TIMEOUT):
+        if not tasks:
+            raise ValueError("CodeRepair needs at least one task")
+        names = [t.name for t in tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"task names must be unique, got {names}")
+        self.tasks = {t.name: t for t in tasks}
+        self._timeout = timeout
+        self._functions = {t.name: trainable_function(t) for t in tasks}
+        self._tests = {t.name: _test_operation(t, timeout) for t in tasks}
+        self.code = {name: fn.parameter for name, fn in self._functions.items()}
+
+    def function(self, name: str) -> Bundle:
+        """The trainable bundled function of task ``name`` (runs its current code in-process)."""
+        return self._functions[name]
+
+    def parameter(self, name: str) -> CodeParameter:
+        return self.code[name]
+
+    def evaluate(self, task: RepairTask) -> Evaluation:
+        """Run the task's tests on its current code (traced): score = share of checks passed."""
+        output = self._tests[task.name](self.code[task.name])
+        report = report_from_output(output.data)
+        if report.solved:
+            feedback = f"Correct: {output.data['report']}."
+        else:
+            feedback = (
+                f"The code of `{task.entry_point}` fails its unit tests. "
+                f"{output.data['report']}\n"
+                f"Rewrite `{task.entry_point}` so that every check passes; keep its name and "
+                "parameters and follow its docstring."
+            )
+        return Evaluation(score=report.score, feedback=feedback, output=output, details=output.data)
+
+    def test(self, name: str) -> TestReport:
+        """Run task ``name``'s tests on its current code, untraced (for reports)."""
+        task = self.tasks[name]
+        return run_tests(
+            self.code[name].data,
+            task.tests,
+            task.entry_point,
+            setup=task.setup,
+            timeout=self._timeout,
+        )
