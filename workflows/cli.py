@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 COMMAND_MODULES = [
     "workflows.commands.graph",
+    "workflows.commands.code_session",
     "workflows.commands.cache",
     "workflows.commands.models",
 ]

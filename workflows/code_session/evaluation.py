@@ -1,0 +1,261 @@
+"""Measuring the original function (the baseline) and judging each candidate against it.
+
+A candidate is validated (parses, same name and signature), then run in a
+sandbox: differential check on the recorded inputs and the tests; only if it
+passes is it timed, in a fresh sandbox, the same way as the baseline.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trace_engine.code import signature_of
+from workflows.code_session.measure import Speedup, Timing
+from workflows.code_session.sandbox import Limits, Outcome, run_job
+from workflows.code_session.target import Target, TargetError, function_source, replace_function
+
+
+class BaselineError(RuntimeError):
+    """The original code cannot serve as a baseline (tests fail, benchmark raises, ...)."""
+
+
+@dataclass
+class Workload:
+    """What to check and time: pytest arguments, benchmark expression and its setup."""
+
+    bench: str
+    setup: str = ""
+    tests: list[str] = field(default_factory=list)
+    repeat: int = 7
+    min_sample_s: float = 0.05
+    max_timing_s: float = 30.0
+    record_limit: int = 100
+    timeout_s: float | None = None
+    memory_mb: int = 4096
+
+
+@dataclass
+class Baseline:
+    """The original function's measurements; what every candidate is compared with."""
+
+    source: str
+    timing: Timing
+    tests: dict[str, Any] | None
+    profile: list[dict]
+    line_profile: list[dict]
+    records: dict[str, int]
+    warnings: list[str]
+    bench_result: str
+    check_seconds: float
+    time_seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "timing": self.timing.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Baseline:
+        return cls(**{**data, "timing": Timing(**data["timing"])})
+
+
+@dataclass
+class Evaluation:
+    """The verdict on one candidate. ``failed_at`` is None when it passed every check."""
+
+    failed_at: str | None = None
+    reason: str = ""
+    tests: dict[str, Any] | None = None
+    diff: dict[str, Any] | None = None
+    timing: Timing | None = None
+    speedup: Speedup | None = None
+    profile: list[dict] = field(default_factory=list)
+    line_profile: list[dict] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.failed_at is None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["timing"] = self.timing.as_dict() if self.timing else None
+        data["speedup"] = self.speedup.as_dict() if self.speedup else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        return cls(
+            **{
+                **data,
+                "timing": Timing(**data["timing"]) if data.get("timing") else None,
+                "speedup": Speedup(**data["speedup"]) if data.get("speedup") else None,
+            }
+        )
+
+
+def validate_candidate(source: str, fn_name: str, signature: str) -> str | None:
+    """Why ``source`` cannot replace the function (does not parse, renamed, new signature), or None."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return f"does not parse: {exc.msg} (line {exc.lineno}: {(exc.text or '').strip()})"
+    defs = [
+        n
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == fn_name
+    ]
+    if len(defs) != 1:
+        names = [
+            n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
+        return f"must define {fn_name!r} exactly once at top level (defines: {', '.join(names) or 'nothing'})"
+    new_signature = signature_of(defs[0])
+    if new_signature != signature:
+        return f"changes the signature from `{signature}` to `{new_signature}`"
+    return None
+
+
+class Evaluator:
+    """Runs the baseline and candidate checks of one target in sandboxes."""
+
+    def __init__(self, target: Target, workload: Workload, session_dir: Path, cwd: Path):
+        self.target = target
+        self.workload = workload
+        self.session_dir = session_dir
+        self.cwd = cwd
+        self.records_path = session_dir / "records.pkl"
+
+    def _job(self, text: str, tasks: list[str], **extra: Any) -> dict[str, Any]:
+        w = self.workload
+        return {
+            "target_file": str(self.target.path),
+            "module_name": self.target.module_name,
+            "import_root": str(self.target.import_root),
+            "fn_name": self.target.fn_name,
+            "text": text,
+            "tasks": tasks,
+            "tests": w.tests,
+            "bench": w.bench,
+            "setup": w.setup,
+            "repeat": w.repeat,
+            "min_sample_s": w.min_sample_s,
+            "max_timing_s": w.max_timing_s,
+            "record_limit": w.record_limit,
+            **extra,
+        }
+
+    def _limits(self, reference_s: float | None) -> Limits:
+        if self.workload.timeout_s is not None:
+            timeout = self.workload.timeout_s
+        elif reference_s is None:
+            timeout = 600.0
+        else:
+            timeout = max(20.0, 5 * reference_s + 10)
+        return Limits(timeout_s=timeout, memory_mb=self.workload.memory_mb)
+
+    def baseline(self, file_text: str) -> Baseline:
+        """Check, record and time the original; raise :class:`BaselineError` when it cannot be a baseline."""
+        name = self.target.fn_name
+        tasks = (["tests"] if self.workload.tests else []) + ["record"]
+        check = run_job(
+            self._job(file_text, tasks, records_out=str(self.records_path)),
+            self._limits(None),
+            self.cwd,
+        )
+        self._refuse_unless_ok(check, "checking the original code")
+        tests = check.result.get("tests")
+        if tests is not None and tests["collected_nothing"]:
+            raise BaselineError(f"--tests {' '.join(self.workload.tests)} collected no tests")
+        if tests is not None and not tests["ok"]:
+            details = "\n".join(tests["failures"]) or check.output_tail[-1500:]
+            raise BaselineError(
+                f"the tests fail on the original {name} ({tests['failed']} failed, "
+                f"{tests['errors']} errors); fix them before optimizing, refusing to start:\n{details}"
+            )
+        timed = run_job(self._job(file_text, ["time", "profile"]), self._limits(None), self.cwd)
+        self._refuse_unless_ok(timed, "timing the original code")
+        warnings = list(check.result.get("warnings", []))
+        records = check.result["records"]
+        if records["kept"] == 0:
+            warnings.append(
+                "no inputs could be recorded, so the differential check is off; "
+                "only the tests guard correctness"
+            )
+        if not self.workload.tests:
+            warnings.append("no --tests given: correctness rests on the differential check alone")
+        return Baseline(
+            source=function_source(file_text, name),
+            timing=Timing(**timed.result["timing"]),
+            tests=tests,
+            profile=timed.result.get("profile", []),
+            line_profile=timed.result.get("line_profile", []),
+            records=records,
+            warnings=warnings,
+            bench_result=check.result.get("bench_result", ""),
+            check_seconds=check.seconds,
+            time_seconds=timed.seconds,
+        )
+
+    def _refuse_unless_ok(self, outcome: Outcome, doing: str) -> None:
+        error = outcome.error
+        if error is None:
+            return
+        stage = outcome.result.get("stage", "")
+        if outcome.timed_out:
+            raise BaselineError(f"{doing} timed out during {stage}; give a larger --timeout")
+        if stage == "benchmark" and outcome.result.get("error"):
+            raise BaselineError(
+                f"the benchmark raised on the original code: {error}\n"
+                f"{outcome.result['error']['traceback'][-1500:]}"
+            )
+        raise BaselineError(f"{doing} failed: {error}")
+
+    def evaluate(
+        self, file_text: str, source: str, baseline: Baseline, signature: str
+    ) -> Evaluation:
+        """Validate, check and time ``source`` as the new body of the function in ``file_text``."""
+        invalid = validate_candidate(source, self.target.fn_name, signature)
+        if invalid:
+            return Evaluation(failed_at="validation", reason=f"invalid code: {invalid}")
+        try:
+            text = replace_function(file_text, self.target.fn_name, source)
+        except TargetError as exc:
+            return Evaluation(failed_at="validation", reason=f"invalid code: {exc}")
+        tasks = ["diff"] + (["tests"] if self.workload.tests else [])
+        check = run_job(
+            self._job(text, tasks, records_in=str(self.records_path)),
+            self._limits(baseline.check_seconds),
+            self.cwd,
+        )
+        verdict = Evaluation(tests=check.result.get("tests"), diff=check.result.get("diff"))
+        if check.error:
+            verdict.failed_at = check.result.get("stage", "sandbox")
+            verdict.reason = check.error
+            return verdict
+        if verdict.diff and not verdict.diff["ok"]:
+            verdict.failed_at = "differential check"
+            verdict.reason = "behaves differently from the original " + "; ".join(
+                verdict.diff["mismatches"]
+            )
+            return verdict
+        if verdict.tests and not verdict.tests["ok"]:
+            t = verdict.tests
+            verdict.failed_at = "tests"
+            verdict.reason = (
+                f"tests failed ({t['failed']} failed, {t['errors']} errors):\n"
+                + "\n".join(t["failures"])
+            )
+            return verdict
+        timed = run_job(
+            self._job(text, ["time", "profile"]), self._limits(baseline.time_seconds), self.cwd
+        )
+        if timed.error:
+            verdict.failed_at = "timing"
+            verdict.reason = timed.error
+            return verdict
+        verdict.timing = Timing(**timed.result["timing"])
+        verdict.speedup = Speedup.between(baseline.timing, verdict.timing)
+        verdict.profile = timed.result.get("profile", [])
+        verdict.line_profile = timed.result.get("line_profile", [])
+        return verdict

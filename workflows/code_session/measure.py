@@ -1,0 +1,202 @@
+"""Timing and profiling of the benchmark expression, and how timings compare.
+
+Timing runs inside a sandbox process: the expression is repeated until one
+sample lasts long enough to be measurable, then ``repeat`` samples give a
+median and quartiles. The same procedure times the original and every candidate.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import linecache
+import pstats
+import statistics
+import sys
+import time
+import timeit
+from dataclasses import asdict, dataclass
+from types import CodeType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call of the benchmark expression over ``samples`` repeats."""
+
+    median: float
+    q1: float
+    q3: float
+    minimum: float
+    maximum: float
+    samples: int
+    loops: int
+
+    @classmethod
+    def from_samples(cls, per_call: list[float], loops: int) -> Timing:
+        ordered = sorted(per_call)
+        if len(ordered) >= 2:
+            q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+        else:
+            q1 = q3 = ordered[0]
+        return cls(
+            median=statistics.median(ordered),
+            q1=q1,
+            q3=q3,
+            minimum=ordered[0],
+            maximum=ordered[-1],
+            samples=len(ordered),
+            loops=loops,
+        )
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range relative to the median."""
+        return (self.q3 - self.q1) / self.median if self.median > 0 else 0.0
+
+    def describe(self) -> str:
+        return f"{format_seconds(self.median)} per call (±{self.spread * 50:.0f}%, {self.samples} samples)"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Speedup:
+    """Baseline median / candidate median, with a range from the quartiles of both."""
+
+    value: float
+    low: float
+    high: float
+
+    @classmethod
+    def between(cls, baseline: Timing, candidate: Timing) -> Speedup:
+        return cls(
+            value=baseline.median / candidate.median,
+            low=baseline.q1 / candidate.q3,
+            high=baseline.q3 / candidate.q1,
+        )
+
+    def describe(self) -> str:
+        return f"{self.value:.2f}x (range {self.low:.2f}x-{self.high:.2f}x)"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def format_seconds(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def time_expression(
+    expression: str, namespace: dict, repeat: int, min_sample_s: float, max_total_s: float
+) -> Timing:
+    """Time ``expression`` evaluated in ``namespace`` (median of ``repeat`` samples)."""
+    timer = timeit.Timer(stmt=expression, globals=namespace)
+    loops = 1
+    while True:
+        took = timer.timeit(loops)
+        if took >= min_sample_s or loops >= 1_000_000:
+            break
+        loops = (
+            loops * 10
+            if took < min_sample_s / 10
+            else max(loops + 1, int(loops * min_sample_s / max(took, 1e-9)))
+        )
+    samples = [took / loops]
+    deadline = time.perf_counter() + max_total_s
+    while len(samples) < repeat and time.perf_counter() < deadline:
+        samples.append(timer.timeit(loops) / loops)
+    return Timing.from_samples(samples, loops)
+
+
+def profile_expression(expression: str, namespace: dict, top: int = 8) -> list[dict]:
+    """cProfile one evaluation of ``expression``; the ``top`` entries by own time."""
+    profiler = cProfile.Profile()
+    code = compile(expression, "<benchmark>", "eval")
+    profiler.enable()
+    try:
+        eval(code, namespace)
+    finally:
+        profiler.disable()
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    rows = []
+    for (filename, line, fn), (_cc, calls, own, cumulative, _callers) in stats.stats.items():
+        if (
+            filename == "<benchmark>"
+            or "_lsprof.Profiler" in fn
+            or fn == "<built-in method builtins.eval>"
+        ):
+            continue
+        rows.append(
+            {
+                "function": fn,
+                "where": f"{_short_path(filename)}:{line}",
+                "calls": calls,
+                "own_s": own,
+                "cumulative_s": cumulative,
+            }
+        )
+    rows.sort(key=lambda r: r["own_s"], reverse=True)
+    return rows[:top]
+
+
+def _short_path(filename: str) -> str:
+    return filename.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def line_profile(
+    expression: str, namespace: dict, code: CodeType, top: int = 6, max_events: int = 200_000
+) -> list[dict]:
+    """Time spent on each line of the function whose code object is ``code`` during one evaluation.
+
+    Pure Python (``sys.settrace``), so it is slow; it runs once, on the benchmark, and
+    stops recording after ``max_events`` line events.
+    Lines are numbered from the first line of the function's code (1), and come with their text.
+    """
+    hits: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    state: dict[Any, tuple[int, float]] = {}
+
+    events = [0]
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        events[0] += 1
+        if events[0] > max_events:
+            return None
+        now = time.perf_counter()
+        previous = state.get(frame)
+        if previous is not None:
+            spent[previous[0]] = spent.get(previous[0], 0.0) + now - previous[1]
+        if event == "line":
+            hits[frame.f_lineno] = hits.get(frame.f_lineno, 0) + 1
+            state[frame] = (frame.f_lineno, time.perf_counter())
+        elif event == "return":
+            state.pop(frame, None)
+        return local
+
+    def calls(frame: Any, event: str, arg: Any) -> Any:
+        return local if frame.f_code is code and events[0] <= max_events else None
+
+    compiled = compile(expression, "<benchmark>", "eval")
+    sys.settrace(calls)
+    try:
+        eval(compiled, namespace)
+    finally:
+        sys.settrace(None)
+    total = sum(spent.values()) or 1.0
+    rows = [
+        {
+            "line": line - code.co_firstlineno + 1,
+            "text": linecache.getline(code.co_filename, line).strip(),
+            "hits": hits.get(line, 0),
+            "seconds": seconds,
+            "share": seconds / total,
+        }
+        for line, seconds in spent.items()
+    ]
+    rows.sort(key=lambda r: r["seconds"], reverse=True)
+    return rows[:top]

@@ -1,0 +1,142 @@
+"""The program a sandbox process runs: ``python -m workflows.code_session.worker JOB.json``.
+
+A job names the target file, the text to load it from (original or candidate)
+and the tasks to run: record inputs, differential check, tests, benchmark
+timing, profile. The result JSON is rewritten after every stage, so when the
+process is killed (timeout, memory) the parent still knows where it was.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pickle
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from trace_engine.files import atomic_write_bytes, atomic_write_json
+from workflows.code_session.checks import differential_check, run_tests, same_value, short_repr
+from workflows.code_session.measure import line_profile, profile_expression, time_expression
+from workflows.code_session.patching import Recorder, exception_name, install_target
+
+
+class _Job:
+    def __init__(self, spec: dict[str, Any]):
+        self.spec = spec
+        self.result: dict[str, Any] = {"stage": "starting", "warnings": []}
+        self.result_path = Path(spec["result_path"])
+
+    def stage(self, name: str) -> None:
+        self.result["stage"] = name
+        atomic_write_json(self.result_path, self.result)
+
+    def run(self) -> None:
+        spec = self.spec
+        fn_name = spec["fn_name"]
+        recorder = Recorder(spec["record_limit"]) if spec.get("records_out") else None
+        originals: dict[str, Any] = {}
+
+        def after_exec(module: ModuleType) -> None:
+            fn = module.__dict__.get(fn_name)
+            if recorder is not None and callable(fn):
+                originals[module.__name__] = fn
+                module.__dict__[fn_name] = recorder.wrap(fn)
+
+        sys.path.insert(0, spec["import_root"])
+        install_target(Path(spec["target_file"]), spec["text"], after_exec)
+        self.stage("import")
+        module = importlib.import_module(spec["module_name"])
+        fn = getattr(module, fn_name, None)
+        if not callable(fn):
+            raise TypeError(f"after import, {spec['module_name']}.{fn_name} is not a function")
+        tasks = spec["tasks"]
+        if "diff" in tasks:
+            self.stage("differential check")
+            records = pickle.loads(Path(spec["records_in"]).read_bytes())
+            self.result["diff"] = differential_check(fn, records, fn_name)
+        if "tests" in tasks:
+            self.stage("tests")
+            self.result["tests"] = run_tests(spec["tests"])
+        if "record" in tasks:
+            self.stage("benchmark")
+            self._run_benchmark_twice(fn, recorder)
+            self.stage("recording")
+            recorder.enabled = False
+            self._keep_repeatable_records(originals.get(spec["module_name"], fn), recorder)
+        if "time" in tasks:
+            self.stage("timing")
+            namespace = self._bench_namespace(fn)
+            timing = time_expression(
+                spec["bench"], namespace, spec["repeat"], spec["min_sample_s"], spec["max_timing_s"]
+            )
+            self.result["timing"] = timing.as_dict()
+        if "profile" in tasks:
+            self.stage("profiling")
+            namespace = self._bench_namespace(fn)
+            self.result["profile"] = profile_expression(spec["bench"], namespace)
+            self.result["line_profile"] = line_profile(spec["bench"], namespace, fn.__code__)
+        self.stage("done")
+
+    def _bench_namespace(self, fn: Any) -> dict:
+        namespace = {"__name__": "__benchmark__", self.spec["fn_name"]: fn}
+        if self.spec.get("setup"):
+            exec(compile(self.spec["setup"], "<setup>", "exec"), namespace)
+        return namespace
+
+    def _run_benchmark_twice(self, fn: Any, recorder: Recorder) -> None:
+        namespace = self._bench_namespace(fn)
+        first = eval(compile(self.spec["bench"], "<benchmark>", "eval"), namespace)
+        recorder.enabled = False
+        second = eval(compile(self.spec["bench"], "<benchmark>", "eval"), namespace)
+        self.result["bench_result"] = short_repr(first)
+        if not same_value(first, second):
+            self.result["warnings"].append(
+                "the benchmark expression gave different results on two runs "
+                f"({short_repr(first, 80)} then {short_repr(second, 80)}): the function may be "
+                "non-deterministic or change its inputs"
+            )
+
+    def _keep_repeatable_records(self, original: Any, recorder: Recorder) -> None:
+        records = recorder.records
+        recheck = differential_check(
+            original, records, self.spec["fn_name"], limit=len(records) + 1
+        )
+        failing = set(recheck["failing"])
+        if failing:
+            self.result["warnings"].append(
+                f"{self.spec['fn_name']} gave a different result when called twice on the same "
+                f"input ({recheck['mismatches'][0]}); it looks non-deterministic, so "
+                f"{len(failing)} of {len(records)} recorded inputs are left out of the differential check"
+            )
+        kept = [r for i, r in enumerate(records) if i not in failing]
+        atomic_write_bytes(self.spec["records_out"], pickle.dumps(kept))
+        self.result["records"] = {
+            "kept": len(kept),
+            "dropped": len(failing),
+            "skipped": recorder.skipped,
+        }
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    job = _Job(spec)
+    try:
+        job.run()
+    except BaseException as exc:
+        job.result["error"] = {
+            "stage": job.result["stage"],
+            "type": exception_name(exc),
+            "message": str(exc)[:600],
+            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[
+                -3000:
+            ],
+        }
+    atomic_write_json(job.result_path, job.result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

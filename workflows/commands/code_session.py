@@ -1,0 +1,204 @@
+"""``trace-engine code-session TARGET``: an LLM proposes faster versions of a function; you decide."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import time
+from pathlib import Path
+
+from workflows.cli import UsageError
+
+DEFAULT_ROUNDS = 3
+DEFAULT_MIN_SPEEDUP = 1.1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "code-session",
+        help="make a Python function faster with an LLM; tests and timings decide, you accept",
+        description=(
+            "Optimize one function: measure it, let the LLM propose faster versions, check each "
+            "in a sandbox (tests + differential comparison with the original), time it, and "
+            "review it (or --auto). The accepted version is written back atomically; the "
+            "original, a diff and a report are kept in the session directory."
+        ),
+    )
+    parser.add_argument(
+        "target",
+        nargs="?",
+        help="path/to/module.py::function or package.module:function (not needed with --resume)",
+    )
+    parser.add_argument(
+        "--tests",
+        action="append",
+        default=[],
+        metavar="PATH_OR_NODEID",
+        help="pytest tests that must keep passing (repeatable)",
+    )
+    parser.add_argument("--bench", metavar="EXPR", help="the expression to time, e.g. 'f(data)'")
+    parser.add_argument("--setup", default="", metavar="CODE", help="code run once before timing")
+    parser.add_argument(
+        "--llm", metavar="SPEC", help="LLM spec (default: $TRACE_ENGINE_LLM, else local)"
+    )
+    parser.add_argument("--rounds", type=int, help=f"optimizer rounds (default {DEFAULT_ROUNDS})")
+    parser.add_argument(
+        "--auto", action="store_true", help="no questions: accept the best candidate"
+    )
+    parser.add_argument(
+        "--min-speedup",
+        type=float,
+        help=f"--auto accepts only candidates at least this much faster (default {DEFAULT_MIN_SPEEDUP})",
+    )
+    parser.add_argument(
+        "--session-dir",
+        type=Path,
+        help="where state, report, diff and backup go (default: .code-sessions/FN-TIME)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the session in --session-dir"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds each sandboxed check may take (default: from the baseline)",
+    )
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        default=4096,
+        help="address-space limit of sandboxed code (default 4096)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=7, help="timing samples per measurement (default 7)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    if args.rounds is not None and args.rounds < 1:
+        raise UsageError(f"--rounds must be at least 1, got {args.rounds}")
+    if args.min_speedup is not None and args.min_speedup <= 0:
+        raise UsageError(f"--min-speedup must be positive, got {args.min_speedup}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout}")
+    if args.memory_mb < 64:
+        raise UsageError(f"--memory-mb must be at least 64, got {args.memory_mb}")
+    if args.repeat < 1:
+        raise UsageError(f"--repeat must be at least 1, got {args.repeat}")
+
+
+def _check_code(text: str, mode: str, flag: str) -> None:
+    try:
+        ast.parse(text, mode=mode)
+    except SyntaxError as exc:
+        raise UsageError(f"{flag} is not valid Python: {exc.msg} in {text!r}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from workflows.code_session import (
+        BaselineError,
+        CodeSession,
+        SessionError,
+        SessionState,
+        StateFileError,
+        TargetError,
+        TerminalReviewer,
+        Workload,
+        parse_target,
+        start_session,
+    )
+
+    _check_numbers(args)
+    cwd = Path.cwd()
+    say = _printer()
+    try:
+        if args.resume:
+            if args.session_dir is None:
+                raise UsageError("--resume needs --session-dir DIR (the session to continue)")
+            state = SessionState.load(args.session_dir)
+            if args.rounds is not None:
+                state.rounds = args.rounds
+            if args.llm:
+                state.llm = args.llm
+            state.auto = args.auto or state.auto
+            if args.min_speedup is not None:
+                state.min_speedup = args.min_speedup
+            say(f"resuming {state.target.spec}: {state.rounds_done} of {state.rounds} rounds done")
+            session_dir = args.session_dir
+        else:
+            if not args.target:
+                raise UsageError(
+                    "give a TARGET (path/to/module.py::function or package.module:function)"
+                )
+            if not args.bench:
+                raise UsageError("give --bench EXPR: the workload to time, e.g. --bench 'f(data)'")
+            _check_code(args.bench, "eval", "--bench")
+            _check_code(args.setup, "exec", "--setup")
+            target = parse_target(args.target, cwd)
+            session_dir = args.session_dir or cwd / ".code-sessions" / (
+                f"{target.fn_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            )
+            workload = Workload(
+                bench=args.bench,
+                setup=args.setup,
+                tests=list(args.tests),
+                repeat=args.repeat,
+                timeout_s=args.timeout,
+                memory_mb=args.memory_mb,
+            )
+            say(
+                f"measuring the original {target.fn_name} (tests, recorded inputs, timing, profile)..."
+            )
+            state = start_session(
+                target,
+                workload,
+                session_dir,
+                rounds=args.rounds or DEFAULT_ROUNDS,
+                auto=args.auto,
+                min_speedup=args.min_speedup or DEFAULT_MIN_SPEEDUP,
+                llm=args.llm,
+                cwd=cwd,
+            )
+            say(f"baseline: {state.baseline.timing.describe()}; session directory: {session_dir}")
+        for warning in state.warnings:
+            say(f"warning: {warning}")
+        proposer = _proposer(state)
+        reviewer = None if state.auto else TerminalReviewer()
+        session = CodeSession(
+            state, session_dir, proposer=proposer, cwd=cwd, reviewer=reviewer, say=say
+        )
+        return session.run()
+    except (TargetError, BaselineError, SessionError, StateFileError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _proposer(state):
+    from trace_engine.llm import as_llm
+    from trace_engine.llm.errors import LLMError
+    from workflows.code_session import OptoPrimeProposer
+
+    definition = next(
+        n
+        for n in ast.parse(state.original_text).body
+        if isinstance(n, ast.FunctionDef) and n.name == state.target.fn_name
+    )
+    try:
+        llm = as_llm(state.llm)
+    except (LLMError, ValueError) as exc:
+        raise UsageError(f"--llm {state.llm}: {exc}") from None
+    return OptoPrimeProposer(
+        fn_name=state.target.fn_name,
+        signature=state.signature,
+        module_name=state.target.module_name,
+        source=state.current_source,
+        docstring=ast.get_docstring(definition) or "",
+        llm=llm,
+    )
+
+
+def _printer():
+    def say(text: str) -> None:
+        print(text.rstrip(), flush=True)
+
+    return say
