@@ -45,7 +45,9 @@ _VALUE_CAP = 4000
 _LEVELS: tuple[tuple[int, int | None, int | None], ...] = (
     (2000, None, None),
     (500, None, None),
-    (500, 8, None),
+    (500, 100, None),
+    (300, 24, None),
+    (300, 8, None),
     (200, 4, None),
     (100, 2, None),
     (60, 1, None),
@@ -209,6 +211,17 @@ def _visible(facts: _Facts, keep: int | None, window: int | None) -> list[bool]:
     return shown
 
 
+def _fold_lines(pending: dict[str, int]) -> list[str]:
+    """One line per folded operation, or one line in all when many differ."""
+    if len(pending) <= 3:
+        return [f"# ... {n} more call(s) of {op} folded ..." for op, n in pending.items()]
+    names = list(pending)
+    return [
+        f"# ... {sum(pending.values())} more calls of {len(names)} operations "
+        f"({names[0]} ... {names[-1]}) folded ..."
+    ]
+
+
 def _layout(
     facts: _Facts, limit: int, keep: int | None, window: int | None
 ) -> tuple[dict, int, int]:
@@ -222,8 +235,7 @@ def _layout(
             folded_ops[n.op_name] = folded_ops.get(n.op_name, 0) + 1
             pending[n.op_name] = pending.get(n.op_name, 0) + 1
             continue
-        for op_name, count in pending.items():
-            code.append(f"# ... {count} more call(s) of {op_name} folded ...")
+        code.extend(_fold_lines(pending))
         pending.clear()
         code.append(elide(facts.lines[i], 2 * limit))
         if n.op_name not in docs:
@@ -235,8 +247,7 @@ def _layout(
             elided += 1
         entry = f"({type(n._data).__name__}) {n.name}={elide(value, limit)}"
         (outputs if facts.is_output[i] else others).append(entry)
-    for op_name, count in pending.items():
-        code.append(f"# ... {count} more call(s) of {op_name} folded ...")
+    code.extend(_fold_lines(pending))
     input_lines = [elide(text, limit + 40) for text in inputs.values()]
     elided += sum(1 for text in inputs.values() if len(text) > limit + 40)
     sections = {
