@@ -1,0 +1,56 @@
+"""LLM-using components that are themselves traced and trainable.
+
+* :mod:`agents.dynaicl`: how many in-context demonstrations each input gets (DynaICL).
+* :mod:`agents.router`: cost-of-pass routing between backends (``RoutedLLM``).
+* :mod:`agents.agent`: a tool-using agent with a trainable prompt, tool descriptions
+  and answer extraction.
+"""
+
+from agents.agent import Agent, AgentResult, Step
+from agents.dynaicl import (
+    DemoSelector,
+    DynaICL,
+    DynaICLPrompt,
+    Example,
+    LLMController,
+    MetaController,
+    few_shot_prompt,
+    generate_labels,
+)
+from agents.router import (
+    Backend,
+    CascadePolicy,
+    CostModel,
+    CostOfPassPolicy,
+    FixedPolicy,
+    RoutedLLM,
+    SuccessPredictor,
+    ThresholdPolicy,
+    cost_of_pass,
+)
+from agents.tools import Tool, ToolResult
+
+__all__ = [
+    "Agent",
+    "AgentResult",
+    "Backend",
+    "CascadePolicy",
+    "CostModel",
+    "CostOfPassPolicy",
+    "DemoSelector",
+    "DynaICL",
+    "DynaICLPrompt",
+    "Example",
+    "FixedPolicy",
+    "LLMController",
+    "MetaController",
+    "RoutedLLM",
+    "Step",
+    "SuccessPredictor",
+    "ThresholdPolicy",
+    "Tool",
+    "ToolResult",
+    "cost_of_pass",
+    "few_shot_prompt",
+    "generate_labels",
+]
