@@ -222,7 +222,7 @@ class Evaluator:
             text = replace_function(file_text, self.target.fn_name, source)
         except TargetError as exc:
             return Evaluation(failed_at="validation", reason=f"invalid code: {exc}")
-        tasks = ["diff"] + (["tests"] if self.workload.tests else [])
+        tasks = (["tests"] if self.workload.tests else []) + ["diff"]
         check = run_job(
             self._job(text, tasks, records_in=str(self.records_path)),
             self._limits(baseline.check_seconds),
@@ -233,19 +233,21 @@ class Evaluator:
             verdict.failed_at = check.result.get("stage", "sandbox")
             verdict.reason = check.error
             return verdict
-        if verdict.diff and not verdict.diff["ok"]:
-            verdict.failed_at = "differential check"
-            verdict.reason = "behaves differently from the original " + "; ".join(
-                verdict.diff["mismatches"]
-            )
-            return verdict
+        failures = []
         if verdict.tests and not verdict.tests["ok"]:
             t = verdict.tests
             verdict.failed_at = "tests"
-            verdict.reason = (
+            failures.append(
                 f"tests failed ({t['failed']} failed, {t['errors']} errors):\n"
                 + "\n".join(t["failures"])
             )
+        if verdict.diff and not verdict.diff["ok"]:
+            verdict.failed_at = verdict.failed_at or "differential check"
+            failures.append(
+                "behaves differently from the original " + "; ".join(verdict.diff["mismatches"])
+            )
+        if failures:
+            verdict.reason = "\n".join(failures)
             return verdict
         timed = run_job(
             self._job(text, ["time", "profile"]), self._limits(baseline.time_seconds), self.cwd

@@ -53,13 +53,13 @@ class _Job:
         if not callable(fn):
             raise TypeError(f"after import, {spec['module_name']}.{fn_name} is not a function")
         tasks = spec["tasks"]
+        if "tests" in tasks:
+            self.stage("tests")
+            self.result["tests"] = run_tests(spec["tests"])
         if "diff" in tasks:
             self.stage("differential check")
             records = pickle.loads(Path(spec["records_in"]).read_bytes())
             self.result["diff"] = differential_check(fn, records, fn_name)
-        if "tests" in tasks:
-            self.stage("tests")
-            self.result["tests"] = run_tests(spec["tests"])
         if "record" in tasks:
             self.stage("benchmark")
             self._run_benchmark_twice(fn, recorder)
