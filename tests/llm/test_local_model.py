@@ -74,3 +74,13 @@ def test_unenforceable_schema_is_a_clear_error_and_not_cached(llm):
     with pytest.raises(SchemaNotSupported, match="simplify the schema"):
         llm.complete("hi", max_tokens=4, json_schema={"type": "frobnicate"})
     assert cache_stats(llm.directory)["entries"] == entries
+
+
+def test_threads_share_the_model_safely(llm):
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = llm.unwrap()
+    questions = ["Reply with the digit 1.", "Reply with the digit 2."]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda q: base.complete(q, max_tokens=2).text, questions))
+    assert "1" in answers[0] and "2" in answers[1]

@@ -15,6 +15,13 @@ from trace_engine.llm.pricing import set_price
 pytest.importorskip("openai")
 
 
+class QuietServer(ThreadingHTTPServer):
+    """Does not print the broken pipes of clients that timed out on purpose."""
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 class FakeServer:
     """Speaks /v1/chat/completions; each request consumes the next scripted behaviour."""
 
@@ -58,7 +65,7 @@ class FakeServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 

@@ -119,10 +119,9 @@ class Cached(LLMWrapper):
         fingerprint = self.fingerprint
         keys = [cache_key(fingerprint, msgs, i, **options) for i in range(n)]
         found: list[dict | None] = [self._cache.get(k, retry=True) for k in keys]
-        for i, entry in enumerate(found):
+        for entry in found:
             if entry is not None:
                 entry["hit"] = True
-            found[i] = entry
         return msgs, n, keys, found
 
     @staticmethod

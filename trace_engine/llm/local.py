@@ -123,13 +123,13 @@ class LlamaCppLLM(LLM):
 
     def __init__(
         self,
-        path: str | os.PathLike | None,
+        path: str | os.PathLike,
         *,
         n_ctx: int = DEFAULT_N_CTX,
         n_gpu_layers: int | None = None,
     ):
-        self.path = Path(path).expanduser() if path is not None else None
-        self.model = self.path.name if self.path is not None else ""
+        self.path = Path(path).expanduser()
+        self.model = self.path.name
         self.n_ctx = n_ctx
         self.n_gpu_layers = n_gpu_layers
 
@@ -258,18 +258,25 @@ class EmbeddedLLM(LlamaCppLLM):
     def __init__(self, *, n_ctx: int = DEFAULT_N_CTX, n_gpu_layers: int | None = None):
         from trace_engine.llm import weights
 
-        super().__init__(None, n_ctx=n_ctx, n_gpu_layers=n_gpu_layers)
         self.spec = weights.EMBEDDED
+        super().__init__(
+            weights.model_dir() / self.spec.filename, n_ctx=n_ctx, n_gpu_layers=n_gpu_layers
+        )
         self.model = self.spec.name
+        self._verified = False
 
     @property
     def fingerprint(self) -> str:
         return f"{self.id}|sha256:{self.spec.sha256}"
 
     def model_path(self) -> Path:
-        from trace_engine.llm.weights import ensure_model
+        """The verified model file, assembled on first use (checked once per object)."""
+        if not self._verified:
+            from trace_engine.llm.weights import ensure_model
 
-        return ensure_model(self.spec)
+            self.path = ensure_model(self.spec, self.path.parent)
+            self._verified = True
+        return self.path
 
     def __repr__(self) -> str:
         return f"EmbeddedLLM({self.model!r}, n_ctx={self.n_ctx})"
