@@ -1,0 +1,149 @@
+"""The ``trace-engine code-session`` command: a real terminal session (pexpect), resume, bad input.
+
+The LLM is a scripted OpenAI-compatible server on localhost, reached through
+the ordinary ``--llm openai-compatible:URL#MODEL`` spec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pexpect
+import pytest
+
+from tests.workflows.code_session.project import BENCH, FAST, SETUP
+from workflows.cli import main
+
+
+class _ScriptedServer(BaseHTTPRequestHandler):
+    replies: list[str] = []
+    requests: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append(body)
+        prompt = body["messages"][-1]["content"]
+        name = re.search(r"^\(code\) (\S+):$", prompt, re.MULTILINE).group(1)
+        source = self.replies[min(len(self.requests), len(self.replies)) - 1]
+        content = json.dumps({"reasoning": "a set", "suggestion": {name: source}})
+        payload = json.dumps(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "scripted",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def llm_spec(tmp_path, monkeypatch):
+    _ScriptedServer.replies = [FAST]
+    _ScriptedServer.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("TRACE_ENGINE_CACHE_DIR", str(tmp_path / "llm-cache"))
+    monkeypatch.setenv("OPENAI_API_KEY", "not-needed")
+    yield f"openai-compatible:http://127.0.0.1:{server.server_address[1]}/v1#scripted"
+    server.shutdown()
+
+
+def _args(spec, *extra):
+    return [
+        "code-session",
+        "dupes.py::find_duplicates",
+        "--tests",
+        "tests",
+        "--bench",
+        BENCH,
+        "--setup",
+        SETUP,
+        "--llm",
+        spec,
+        "--repeat",
+        "3",
+        "--session-dir",
+        "session",
+        *extra,
+    ]
+
+
+def test_interactive_review_in_a_terminal(project, llm_spec):
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "workflows.cli", *_args(llm_spec, "--rounds", "1")],
+        cwd=str(project),
+        env=dict(os.environ),
+        encoding="utf-8",
+        timeout=60,
+    )
+    child.expect("baseline: ")
+    child.expect(r"\+    reported = set\(\)")
+    child.expect("Speedup vs original: ")
+    child.expect(r"\[a\]ccept")
+    child.sendline("maybe")
+    child.expect("please type one of")
+    child.sendline("a")
+    child.expect("wrote the accepted version")
+    child.expect("report: ")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "reported = set()" in (project / "dupes.py").read_text()
+    usage = json.loads((project / "session" / "report.json").read_text())["llm_usage"]
+    assert usage["calls"] == 1 and usage["total_tokens"] == 150
+
+
+def test_auto_session_then_resume_for_more_rounds(project, llm_spec, monkeypatch, capsys):
+    monkeypatch.chdir(project)
+    assert main(_args(llm_spec, "--auto", "--rounds", "1")) == 0
+    assert "reported = set()" in (project / "dupes.py").read_text()
+    _ScriptedServer.replies = ["def find_duplicates(items):\n    return []\n"]
+    code = main(["code-session", "--resume", "--session-dir", "session", "--rounds", "2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "resuming" in out and "1 of 2 rounds done" in out
+    report = json.loads((project / "session" / "report.json").read_text())
+    assert report["rounds"] == {"planned": 2, "done": 2}
+    assert [c["status"] for c in report["candidates"]] == ["accepted", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["code-session", "dupes.py::nope", "--bench", "nope()"], "no top-level function 'nope'"),
+        (["code-session", "dupes.py::find_duplicates"], "give --bench EXPR"),
+        (["code-session", "dupes.py::find_duplicates", "--bench", "f(("], "--bench is not valid Python"),
+        (["code-session", "--resume"], "--resume needs --session-dir"),
+        (["code-session", "--resume", "--session-dir", "nowhere"], "holds no session"),
+        (["code-session", "dupes.py::find_duplicates", "--bench", "x", "--rounds", "0"], "--rounds must be at least 1"),
+        (["code-session", "--bench", "x"], "give a TARGET"),
+    ],
+)
+def test_user_mistakes_get_clear_messages(project, monkeypatch, capsys, argv, words):
+    monkeypatch.chdir(project)
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_tests_failing_on_the_original_stop_the_command(project, monkeypatch, capsys):
+    monkeypatch.chdir(project)
+    (project / "tests" / "test_bad.py").write_text("def test_bad():\n    assert False\n")
+    assert main(["code-session", "dupes.py::find_duplicates", "--tests", "tests", "--bench", "find_duplicates([1])"]) == 2
+    assert "refusing to start" in capsys.readouterr().err
