@@ -32,9 +32,12 @@ from trace_engine.llm.errors import (
     SchemaNotSupported,
     SpecError,
 )
+from trace_engine.llm.gpu import TransformersLLM
 from trace_engine.llm.jsonparse import parse_json_lenient
+from trace_engine.llm.local import EmbeddedLLM, LlamaCppLLM
 from trace_engine.llm.meter import Budget, BudgetExceeded, Meter, UsageStats, get_meter
 from trace_engine.llm.metered import Metered, Tagged, tagged
+from trace_engine.llm.openai_compat import OpenAICompatible
 from trace_engine.llm.pricing import set_price
 from trace_engine.llm.registry import get_llm
 from trace_engine.llm.retry import Retrying
@@ -48,6 +51,10 @@ __all__ = [
     "CallableLLM",
     "Completion",
     "ContextWindowExceeded",
+    "EmbeddedLLM",
+    "LlamaCppLLM",
+    "OpenAICompatible",
+    "TransformersLLM",
     "LLMError",
     "LLMWrapper",
     "Message",
