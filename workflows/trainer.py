@@ -11,6 +11,7 @@ checkpoint stays intact.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import math
 import random
 import time
@@ -343,12 +344,13 @@ class Trainer:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _score(self, examples: Sequence[Any]) -> tuple[float, dict[str, Any]]:
+    def _score(self, examples: Sequence[Any]) -> tuple[float, dict[str, Any], list[float]]:
         results = self._evaluate_many(examples)
         usage = _usage_totals()
         for _, used in results:
             _add_usage(usage, used)
-        return sum(r.score for r, _ in results) / len(results), usage
+        scores = [r.score for r, _ in results]
+        return sum(scores) / len(scores), usage, scores
 
     # ----- the loop --------------------------------------------------------------
 
@@ -404,7 +406,7 @@ class Trainer:
         """Score the starting parameters on ``val`` (step 0) so improvement can be measured."""
         record = self._empty_record(0)
         if self.val:
-            score, used = self._score(self.val)
+            score, used, record["val_scores"] = self._score(self.val)
             _add_usage(record, used)
             _add_usage(self.usage, used)
             self.initial_score = self.best_score = record["val_score"] = score
@@ -421,6 +423,7 @@ class Trainer:
             "examples": [],
             "train_score": None,
             "val_score": None,
+            "val_scores": None,
             "best_score": None,
             "skipped": False,
             "applied": [],
@@ -460,6 +463,7 @@ class Trainer:
                 _add_usage(usage, used)
             evaluations = [r for r, _ in results]
             record["train_score"] = sum(e.score for e in evaluations) / len(evaluations)
+            record["train_scores"] = [e.score for e in evaluations]
             record["feedback"] = [_short(e.feedback) for e in evaluations]
             perfect = self.perfect_score is not None and all(
                 e.score >= self.perfect_score for e in evaluations
@@ -469,7 +473,7 @@ class Trainer:
             else:
                 self._optimizer_step(evaluations, record, usage)
             if self.val and (self.step + 1) % self.val_every == 0:
-                score, used = self._score(self.val)
+                score, used, record["val_scores"] = self._score(self.val)
                 _add_usage(usage, used)
                 record["val_score"] = score
                 if self.best_score is None or score > self.best_score:
@@ -495,10 +499,14 @@ class Trainer:
         self, evaluations: list[Evaluation], record: dict[str, Any], usage: dict[str, Any]
     ) -> None:
         self.optimizer.zero_feedback()
+        takes_score = "score" in inspect.signature(self.optimizer.backward).parameters
         taught = 0
         for e in evaluations:
             if e.output is not None:
-                self.optimizer.backward(e.output, e.feedback)
+                if takes_score:
+                    self.optimizer.backward(e.output, e.feedback, score=e.score)
+                else:
+                    self.optimizer.backward(e.output, e.feedback)
                 taught += 1
         if not taught:
             record["error"] = "no example produced a traced output to give feedback to"
@@ -530,7 +538,11 @@ class Trainer:
         from tqdm.auto import tqdm
 
         return tqdm(
-            total=self.max_steps, initial=self.step, desc=self.workflow, unit="step", leave=True
+            total=self.max_steps,
+            initial=self.step,
+            desc=self.workflow.split(":")[0],
+            unit="step",
+            leave=True,
         )
 
     # ----- the end ---------------------------------------------------------------
@@ -543,7 +555,7 @@ class Trainer:
         test_score = None
         if self.test and not interrupted:
             try:
-                test_score, used = self._score(self.test)
+                test_score, used, _ = self._score(self.test)
                 _add_usage(self.usage, used)
             except (BudgetExceeded, KeyboardInterrupt):
                 message += "; the test split was not scored"
