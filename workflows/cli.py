@@ -58,3 +58,4 @@ if __name__ == "__main__":
     from workflows.cli import main as installed_main  # one UsageError class, not two
 
     sys.exit(installed_main())
+    "workflows.commands.demo",
