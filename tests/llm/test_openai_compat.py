@@ -255,3 +255,15 @@ def test_openai_uses_key_and_base_url_from_env(monkeypatch, server):
     assert server.requests[0]["auth"] == "Bearer sk-test"
     assert server.requests[0]["body"]["max_completion_tokens"] == 4
     assert c.cost == pytest.approx((12 * 0.15 + 3 * 0.60) / 1e6)
+
+
+def test_a_transient_error_after_a_schema_rejection_is_still_retried(server):
+    server.script = [
+        ("status", 400, {}, _error("json_schema unsupported")),
+        ("status", 502, {}, _error("bad gateway")),
+        ("ok", '{"a": 1}'),
+    ]
+    c = fast(server, retries=2).complete("q", json_schema={"type": "object"})
+    assert c.json == {"a": 1}
+    formats = [r["body"].get("response_format", {}).get("type") for r in server.requests]
+    assert formats == ["json_schema", "json_object", "json_schema"]

@@ -135,7 +135,7 @@ class OpenAICompatible(LLM):
                     **self._request(msgs, n, options, mode)
                 )
             except Exception as exc:
-                first_error = self._handle(exc, mode, options, first_error)
+                first_error = self._handle(exc, mode, first_error)
                 continue
             return self._accept(resp, mode, msgs)
         raise first_error
@@ -148,7 +148,7 @@ class OpenAICompatible(LLM):
                     **self._request(msgs, n, options, mode)
                 )
             except Exception as exc:
-                first_error = self._handle(exc, mode, options, first_error)
+                first_error = self._handle(exc, mode, first_error)
                 continue
             return self._accept(resp, mode, msgs)
         raise first_error
@@ -156,12 +156,14 @@ class OpenAICompatible(LLM):
     def _modes(self, options) -> Sequence[str | None]:
         return SCHEMA_MODES[self._mode :] if options.get("json_schema") is not None else (None,)
 
-    def _handle(self, exc: Exception, mode, options, first_error) -> LLMError:
-        """Translate ``exc``; re-raise at once unless it is a rejection of this schema mode."""
+    def _handle(self, exc: Exception, mode, first_error) -> LLMError:
+        """Translate ``exc``; raise it at once unless it is a rejection of this schema mode.
+
+        Returns the first rejection, reported if every mode is rejected."""
         error = translate_error(exc, self.id, self.timeout)
         rejected = error.status in (400, 422) and mode is not None
         if not rejected:
-            raise (first_error or error) from exc
+            raise error from exc
         log.info(
             "%s rejected response_format mode %r (%s); trying the next mode", self.id, mode, error
         )
