@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.dynaicl.demos import DemoSelector
 from agents.dynaicl.examples import Example, Grader, as_examples, exact_match
 from agents.dynaicl.prompt import render_few_shot
 from trace_engine.files import atomic_write_text
@@ -151,6 +152,7 @@ def generate_labels(
     workers: int = 4,
     path: str | os.PathLike | None = None,
     progress: bool = True,
+    selector: DemoSelector | None = None,
 ) -> LabelSet:
     """Run the model on every training input with ``k`` demos for each ``k`` in ``grid``.
 
@@ -158,6 +160,8 @@ def generate_labels(
     answers are greedy). With ``path``, records already in the file are kept and
     the file is rewritten after every finished input; a file made for another
     task, grid, instruction or model raises :class:`LabelFileMismatch`.
+    With ``selector``, demos come from it (the ones used at inference, e.g. the
+    most similar) instead of random sets, and ``demo_sets`` is 1.
     """
     model = as_llm(llm)
     grid = check_grid(grid)
@@ -165,6 +169,8 @@ def generate_labels(
     pool_examples = as_examples(pool, "demo pool")
     if not task_id or not isinstance(task_id, str):
         raise ValueError("task_id must be a non-empty string naming the task")
+    if selector is not None:
+        demo_sets = 1
     if demo_sets < 1:
         raise ValueError(f"demo_sets must be >= 1, got {demo_sets}")
     if grid[-1] > 0 and not pool_examples:
@@ -184,6 +190,7 @@ def generate_labels(
         "max_tokens": max_tokens,
         "llm": model.id,
         "instruction_sha256": hashlib.sha256(instruction.encode("utf-8")).hexdigest(),
+        "demos": "random" if selector is None else f"selector:{selector.strategy}",
     }
     labels = _resume(path, meta)
     done = {(r.input, r.target) for r in labels.records}
@@ -191,7 +198,17 @@ def generate_labels(
 
     def run(index: int, ex: Example) -> LabelRecord:
         return _label_one(
-            model, instruction, ex, pool_examples, grid, demo_sets, seed, index, grader, max_tokens
+            selector,
+            model,
+            instruction,
+            ex,
+            pool_examples,
+            grid,
+            demo_sets,
+            seed,
+            index,
+            grader,
+            max_tokens,
         )
 
     bar = _progress(len(train_examples), len(train_examples) - len(todo), progress)
@@ -226,6 +243,7 @@ def _resume(path: str | os.PathLike | None, meta: dict) -> LabelSet:
 
 
 def _label_one(
+    selector: DemoSelector | None,
     model: LLM,
     instruction: str,
     ex: Example,
@@ -239,7 +257,10 @@ def _label_one(
 ) -> LabelRecord:
     candidates = [d for d in pool if d.input != ex.input]
     orders = []
-    for j in range(demo_sets):
+    if selector is not None:
+        best_last = selector.select(ex.input, grid[-1])
+        orders.append(list(reversed(best_last)))
+    for j in range(demo_sets if selector is None else 0):
         rng = random.Random(f"{seed}:{index}:{j}")
         orders.append(rng.sample(candidates, min(len(candidates), grid[-1])))
     accuracy, trials = {}, {}
@@ -247,7 +268,8 @@ def _label_one(
         sets = orders if k > 0 else orders[:1]
         wins = 0
         for demos in sets:
-            prompt = render_few_shot(instruction, demos, ex.input, k)
+            shown = demos[:k] if selector is None else list(reversed(demos[:k]))
+            prompt = render_few_shot(instruction, shown, ex.input, k)
             reply = model.complete(
                 [{"role": "user", "content": prompt}], temperature=0.0, max_tokens=max_tokens
             )

@@ -111,3 +111,23 @@ def test_bad_label_inputs_are_refused():
         generate_labels(toy_llm, "x", train, toy_pool(), task_id="toy", grid=(1, 2), progress=False)
     with pytest.raises(ValueError, match="task_id"):
         generate_labels(toy_llm, "x", train, toy_pool(), task_id="", grid=GRID, progress=False)
+
+
+def test_labels_with_the_inference_selector_use_one_demo_set():
+    from agents.dynaicl import DemoSelector
+
+    train = [toy_example(i, n) for i, n in enumerate([0, 2, 3])]
+    labels = generate_labels(
+        toy_llm,
+        "Answer.",
+        train,
+        toy_pool(),
+        task_id="toy",
+        grid=GRID,
+        demo_sets=5,
+        progress=False,
+        selector=DemoSelector(toy_pool(), "similar"),
+    )
+    assert labels.labels(1.0) == [0, 2, 4]
+    assert labels.records[0].trials == {k: 1 for k in GRID}
+    assert labels.meta["demos"] == "selector:similar"
