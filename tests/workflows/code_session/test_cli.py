@@ -37,7 +37,13 @@ class _ScriptedServer(BaseHTTPRequestHandler):
                 "object": "chat.completion",
                 "created": 0,
                 "model": "scripted",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
                 "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
             }
         ).encode()
@@ -129,10 +135,16 @@ def test_auto_session_then_resume_for_more_rounds(project, llm_spec, monkeypatch
     [
         (["code-session", "dupes.py::nope", "--bench", "nope()"], "no top-level function 'nope'"),
         (["code-session", "dupes.py::find_duplicates"], "give --bench EXPR"),
-        (["code-session", "dupes.py::find_duplicates", "--bench", "f(("], "--bench is not valid Python"),
+        (
+            ["code-session", "dupes.py::find_duplicates", "--bench", "f(("],
+            "--bench is not valid Python",
+        ),
         (["code-session", "--resume"], "--resume needs --session-dir"),
         (["code-session", "--resume", "--session-dir", "nowhere"], "holds no session"),
-        (["code-session", "dupes.py::find_duplicates", "--bench", "x", "--rounds", "0"], "--rounds must be at least 1"),
+        (
+            ["code-session", "dupes.py::find_duplicates", "--bench", "x", "--rounds", "0"],
+            "--rounds must be at least 1",
+        ),
         (["code-session", "--bench", "x"], "give a TARGET"),
     ],
 )
@@ -145,5 +157,17 @@ def test_user_mistakes_get_clear_messages(project, monkeypatch, capsys, argv, wo
 def test_tests_failing_on_the_original_stop_the_command(project, monkeypatch, capsys):
     monkeypatch.chdir(project)
     (project / "tests" / "test_bad.py").write_text("def test_bad():\n    assert False\n")
-    assert main(["code-session", "dupes.py::find_duplicates", "--tests", "tests", "--bench", "find_duplicates([1])"]) == 2
+    assert (
+        main(
+            [
+                "code-session",
+                "dupes.py::find_duplicates",
+                "--tests",
+                "tests",
+                "--bench",
+                "find_duplicates([1])",
+            ]
+        )
+        == 2
+    )
     assert "refusing to start" in capsys.readouterr().err
