@@ -37,6 +37,10 @@ def get_llm(
     ``budget`` limits this LLM's spending; ``meter`` defaults to the process-wide one.
     Other options (validated): ``cache_dir``, ``min_wait``, ``max_wait``, ``timeout``,
     ``n_ctx``, ``n_gpu_layers``, ``api_key``, ``base_url``, ``max_batch``.
+
+    Reading what your own calls spent: each ``Completion`` has ``usage``, ``cost``,
+    ``latency`` and ``cached`` (a cached one spent nothing now); for a block of
+    code use ``with get_meter().tag("name") as used: ...`` (see :mod:`.meter`).
     """
     from trace_engine.llm.cache import Cached
     from trace_engine.llm.config import make_config
