@@ -221,12 +221,12 @@ def numeric_suite(
         raise DatasetError(f"numeric_suite needs n >= 1, got {n}")
     fn, formula = NUMERIC_FUNCTIONS[function]
     rng = random.Random(seed)
-    xs = [low + (high - low) * i / max(n - 1, 1) for i in range(n)]
+    xs = [round(low + (high - low) * i / max(n - 1, 1), 4) for i in range(n)]
     return [
         Example(
             f"{function}/{i}",
-            round(x, 4),
-            round(fn(x) + (rng.gauss(0, noise) if noise else 0.0), 4),
+            x,
+            fn(x) + (rng.gauss(0, noise) if noise else 0.0),
             meta={"formula": formula},
         )
         for i, x in enumerate(xs)

@@ -18,6 +18,9 @@ from trace_engine.nodes import node
 from workflows.datasets import Example
 from workflows.trainer import Evaluation
 
+EXACT = 1e-9
+"""Errors below this count as none (floating-point noise)."""
+
 
 def _is_coefficients(length: int):
     def check(value: Any) -> bool:
@@ -65,7 +68,8 @@ class PolynomialFit(Module):
         """Score ``1 / (1 + |error|)``; feedback names the signed error at this point."""
         out = self.forward(example.input)
         error = out.data - example.target
-        if abs(error) < 1e-6:
+        if abs(error) < EXACT:
+            error = 0.0
             feedback = f"at x={example.input} the prediction {out.data:.4g} is exact"
         else:
             direction = "too high" if error > 0 else "too low"

@@ -1,0 +1,104 @@
+"""``trace-engine eval WORKFLOW``: score a workflow's parameters (starting or from a run)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from workflows.cli import UsageError
+from workflows.commands.common import make_llm, positive_int, short
+from workflows.commands.optimize import add_run_options, build, load_settings, settings_for
+
+SPLITS = ("train", "val", "test", "all")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="score a workflow's starting parameters, or those of a finished run",
+        description=(
+            "Score a workflow on one of its data splits, with its starting parameters or with "
+            "the parameters a run saved (--run DIR)."
+        ),
+    )
+    parser.add_argument("workflow", nargs="?", help="workflow name (optional with --run)")
+    parser.add_argument("--run", type=Path, metavar="DIR", help="use the parameters saved in DIR")
+    parser.add_argument("--split", choices=SPLITS, default="test", help="(default: test)")
+    parser.add_argument(
+        "--parallel", type=positive_int, default=2, help="evaluation threads (default: 2)"
+    )
+    add_run_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def _saved_parameters(directory: Path) -> dict:
+    from workflows.checkpoint import CheckpointError, decode_state, read_checkpoint
+
+    final = directory / "parameters.json"
+    if final.is_file():
+        return json.loads(final.read_text(encoding="utf-8"))
+    try:
+        return decode_state(read_checkpoint(directory)["parameters"])
+    except CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from trace_engine.errors import StateError
+    from workflows.jobs import check_workflow
+    from workflows.trainer import Trainer
+
+    saved = load_settings(args.run) if args.run else None
+    if args.workflow is None and saved is None:
+        raise UsageError("name a workflow (e.g. trace-engine eval numeric) or --run DIR")
+    if args.workflow is not None:
+        try:
+            check_workflow(args.workflow)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if saved and saved.get("workflow") != args.workflow:
+            raise UsageError(
+                f"{args.run} holds a run of workflow {saved.get('workflow')!r}, not {args.workflow!r}"
+            )
+    settings = settings_for(args, saved)
+    llm = make_llm(args.llm)
+    job = build(settings, llm)
+    examples = (
+        {
+            "train": job.train,
+            "val": job.val,
+            "test": job.test,
+            "all": job.train + job.val + job.test,
+        }[args.split]
+        or job.val
+        or job.train
+    )
+    trainer = Trainer(
+        job.module,
+        None,
+        job.train,
+        evaluate=job.evaluate,
+        parallel=args.parallel,
+        progress=False,
+        workflow=job.workflow,
+    )
+    source = "starting parameters"
+    if args.run:
+        try:
+            trainer.load_parameter_values(_saved_parameters(args.run))
+        except StateError as exc:
+            raise UsageError(
+                f"the parameters in {args.run} do not fit {job.workflow}: {exc}"
+            ) from None
+        source = f"parameters of {args.run}"
+    evaluations = trainer.evaluate_all(examples)
+    mean = sum(e.score for e in evaluations) / len(evaluations)
+    print(
+        f"{job.workflow}, {source}, {args.split} split: score {mean:.3f} over {len(examples)} examples"
+    )
+    for example, e in zip(examples, evaluations):
+        if e.score < 1.0:
+            name = getattr(example, "id", None) or getattr(example, "name", "?")
+            print(f"  {name}: {e.score:.2f}  {short(e.feedback, 150)}")
+    return 0
