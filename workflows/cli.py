@@ -17,6 +17,9 @@ COMMAND_MODULES = [
     "workflows.commands.code_session",
     "workflows.commands.cache",
     "workflows.commands.models",
+    "workflows.commands.demo",
+    "workflows.commands.optimize",
+    "workflows.commands.eval",
 ]
 
 
@@ -58,4 +61,3 @@ if __name__ == "__main__":
     from workflows.cli import main as installed_main  # one UsageError class, not two
 
     sys.exit(installed_main())
-    "workflows.commands.demo",
