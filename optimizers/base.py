@@ -388,10 +388,22 @@ class Optimizer:
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`extra_state` saved."""
 
+    def backend(self) -> LLM:
+        """The model backend under any cache/retry/meter wrappers."""
+        return self.llm.unwrap() if isinstance(self.llm, LLMWrapper) else self.llm
+
     def token_counter(self) -> Callable[[str], int] | None:
         """The backend's own tokenizer as ``text -> tokens``, or ``None`` if it has none."""
-        backend = self.llm.unwrap() if isinstance(self.llm, LLMWrapper) else self.llm
-        return getattr(backend, "count_tokens", None)
+        return getattr(self.backend(), "count_tokens", None)
+
+    def reply_room(self, messages: Sequence[Message], wanted: int) -> int:
+        """``wanted`` completion tokens, cut to what the backend's context window leaves
+        after ``messages`` (when the backend reports its window as ``n_ctx``)."""
+        window = getattr(self.backend(), "n_ctx", None)
+        if not isinstance(window, int):
+            return wanted
+        used = estimate_prompt_tokens(list(messages)) + 32
+        return max(64, min(wanted, window - used))
 
 
 def _dependents(graph: FeedbackGraph, accepted: list[str], rejected: list[str]) -> dict[str, str]:

@@ -207,11 +207,12 @@ class OptoPrime(Optimizer):
     ) -> Proposal:
         """One proposal; ``messages`` (from :meth:`messages`) saves re-rendering."""
         visible = graph.parameters
+        messages = messages or self.messages(graph)
         completion = self.complete(
-            messages or self.messages(graph),
+            messages,
             temperature=temperature,
             seed=seed,
-            max_tokens=self.max_tokens or reply_tokens(visible),
+            max_tokens=self.reply_room(messages, self.max_tokens or reply_tokens(visible)),
             json_schema=suggestion_schema(visible),
         )
         reply = read_reply(completion.text, completion.json, names=[p.name for p in visible])

@@ -298,3 +298,23 @@ def test_bad_options_are_refused():
         OptoPrime([x], lambda m: "", budget=5)
     with pytest.raises(TypeError, match="backward"):
         OptoPrime([x], lambda m: "").backward("not a node", "fb")
+
+
+def test_reply_tokens_are_cut_to_the_backends_context_window():
+    from trace_engine.llm import CallableLLM
+
+    seen = {}
+
+    class SmallWindow(CallableLLM):
+        n_ctx = 700
+
+        def complete(self, messages, **options):
+            seen.update(options)
+            return super().complete(messages, **options)
+
+    x = node("a long prompt " * 20, trainable=True, name="window_x")
+    opt = OptoPrime([x], SmallWindow(lambda m: "TERMINATE"))
+    opt.backward(x + "!", "shorter")
+    opt.step()
+    prompt = sum(len(m["content"]) for m in opt.messages(opt.feedback_graph())) / 3.5
+    assert 64 <= seen["max_tokens"] <= 700 - prompt
