@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -37,7 +38,7 @@ def test_demo_with_the_embedded_model_reports_what_the_tests_say(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "solved: 0 of 1 before" in done.stdout
-    assert "LLM: 1 calls" in done.stdout
+    assert re.search(r"LLM: \d+ calls", done.stdout)
     (task,) = humaneval_tasks([23])
     code = (out / "optimized.py").read_text()
     solved = run_tests(code, task.tests, task.entry_point).solved
