@@ -61,7 +61,7 @@ class TrainResult:
     """How a run ended and what it achieved."""
 
     status: str
-    """``completed``, ``target_reached``, ``budget_exceeded`` or ``interrupted``."""
+    """``completed``, ``target_reached``, ``time_limit``, ``budget_exceeded`` or ``interrupted``."""
     message: str
     steps: int
     initial_score: float | None
@@ -126,7 +126,8 @@ class Trainer:
     values are kept (and restored at the end when ``restore_best``). A batch in
     which every example already scores ``perfect_score`` needs no step (no LLM
     call). The run stops at ``max_steps``, after ``epochs``, when the validation
-    score reaches ``stop_at_score``, when ``budget`` is spent, or on Ctrl-C.
+    score reaches ``stop_at_score``, when ``budget`` is spent, when ``time_limit``
+    seconds have passed (checked before each step), or on Ctrl-C.
     ``on_step(record)`` is called after each step with the step's log record.
     """
 
@@ -156,6 +157,7 @@ class Trainer:
         progress: bool = True,
         plot: bool = True,
         on_step: Callable[[dict[str, Any]], None] | None = None,
+        time_limit: float | None = None,
     ):
         if not train:
             raise ValueError("Trainer needs at least one training example")
@@ -194,6 +196,7 @@ class Trainer:
         self.progress = progress
         self.plot = plot
         self.on_step = on_step
+        self.time_limit = time_limit
         self._reset_state()
 
     # ----- state -----------------------------------------------------------------
@@ -373,8 +376,16 @@ class Trainer:
             if self.step == 0 and not self.history:
                 self._baseline()
             while self.step < self.max_steps and not self._target_reached():
+                if self.time_limit is not None and time.perf_counter() - started > self.time_limit:
+                    status = "time_limit"
+                    break
                 self._run_step(bar)
-            if self._target_reached():
+            if status == "time_limit":
+                message = (
+                    f"stopped: the time limit of {self.time_limit:g}s was reached "
+                    f"after {self.step} of {self.max_steps} steps"
+                )
+            elif self._target_reached():
                 status, message = (
                     "target_reached",
                     (

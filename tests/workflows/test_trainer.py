@@ -322,3 +322,19 @@ def test_bad_settings_are_refused():
         Trainer([offset], opt, [], evaluate=evaluate)
     with pytest.raises(TypeError, match="Module or a list of Parameters"):
         Trainer([offset.data], opt, examples, evaluate=evaluate)
+
+
+def test_time_limit_stops_before_the_next_step(tmp_path):
+    offset, examples, evaluate, opt = offset_job(["1"] * 5)
+    result = Trainer(
+        [offset],
+        opt,
+        examples,
+        evaluate=evaluate,
+        batch_size=1,
+        time_limit=0.0,
+        checkpoint_dir=tmp_path,
+        progress=False,
+    ).fit()
+    assert result.status == "time_limit" and result.steps == 0
+    assert "time limit of 0s was reached after 0 of 5 steps" in result.message

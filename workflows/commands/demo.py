@@ -22,7 +22,8 @@ from workflows.cli import UsageError
 from workflows.commands.common import add_llm_option, make_llm, positive_float, positive_int, short
 
 DEFAULT_PROBLEMS = ("HumanEval/0", "HumanEval/2", "HumanEval/13", "HumanEval/23")
-DEFAULT_STEPS = 3
+DEFAULT_STEPS = 2
+DEFAULT_MINUTES = 8.0
 DEFAULT_OUT = Path("trace-engine-demo")
 RUN_DIR = "run"
 CODE_FILE = "optimized.py"
@@ -63,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_float,
         default=5.0,
         help="seconds one test run may take before it is killed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-minutes",
+        type=positive_float,
+        default=DEFAULT_MINUTES,
+        help="start no new step after this many minutes (default: %(default)s)",
     )
     parser.add_argument(
         "--resume",
@@ -196,6 +203,7 @@ def _optimize(repair: Any, tasks: list, llm: Any, run_dir: Path, args: argparse.
         resume=args.resume,
         workflow="demo:" + ",".join(names),
         on_step=on_step,
+        time_limit=args.max_minutes * 60,
     )
     result = trainer.fit()
     meter_after = get_meter().total
