@@ -24,6 +24,7 @@ from workflows.code_session.state import STATE_FILE, Candidate, SessionState
 from workflows.code_session.target import (
     SourceChangedError,
     Target,
+    TargetError,
     locate_function,
     replace_function,
     text_hash,
@@ -255,7 +256,7 @@ class CodeSession:
     def file_unchanged(self) -> bool:
         try:
             return text_hash(self.state.target.read()) == self.state.file_hash
-        except Exception:
+        except TargetError:
             return False
 
     def check_file_unchanged(self) -> None:
