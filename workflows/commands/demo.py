@@ -57,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out",
         type=Path,
         default=DEFAULT_OUT,
-        help="directory for the plot, log, checkpoint and optimized code (default: %(default)s)",
+        help="directory for the plot, log, checkpoint and optimized code; its run/ folder is "
+        "replaced unless --resume (default: %(default)s)",
     )
     parser.add_argument(
         "--timeout",
