@@ -51,7 +51,8 @@ You improve a program by changing its variables. The problem has these sections:
 {outputs}: the results.
 {feedback}: what is wrong with the outputs.
 
-Work out how each variable affects the outputs, then suggest new values that fix the feedback.
+Work out how each variable flows through the code to the outputs, then suggest values that
+fix the feedback exactly (solve for the value; do not just nudge it).
 Reply with one JSON object only:
 {{"reasoning": "<one or two short sentences>", "suggestion": {{"<variable name>": <new value>}}}}
 Use only names from {variables}. Write each value in its type (numbers as numbers).
@@ -72,7 +73,7 @@ y = multiply(a=x, b=int_0)
 y should be 12.
 Reply:
 {"reasoning": "y = x * 3 and y must be 12, so x must be 4.", "suggestion": {"x": 4}}"""
-"""A worked example a caller may pass as ``example=`` (it costs about 100 tokens)."""
+"""The worked example shown by default (about 100 tokens; ``example=""`` leaves it out)."""
 
 
 def suggestion_schema(parameters: list[Parameter]) -> dict[str, Any]:
@@ -109,8 +110,8 @@ class OptoPrime(Optimizer):
     """The OptoPrime optimizer (Cheng et al., 2024), with validated, schema-bound updates.
 
     ``memory_size=k`` shows the last ``k`` (variables, feedback) pairs; ``objective``
-    replaces the #Instruction text; ``example`` is a worked example added to the
-    system prompt (see :data:`WORKED_EXAMPLE`); ``prompt_tokens`` bounds the
+    replaces the #Instruction text; ``example`` is the worked example added to the
+    system prompt (default :data:`WORKED_EXAMPLE`, ``""`` for none); ``prompt_tokens`` bounds the
     rendered problem; ``titles`` renames sections (keys of
     :data:`~optimizers.problem.DEFAULT_TITLES`, plus ``"memory"``).
     """
@@ -155,7 +156,8 @@ class OptoPrime(Optimizer):
     # Prompt -------------------------------------------------------------------
     def system_prompt(self) -> str:
         text = SYSTEM_PROMPT.format(**self.titles)
-        return f"{text}\n\nExample:\n{self.example}" if self.example else text
+        example = WORKED_EXAMPLE if self.example is None else self.example
+        return f"{text}\n\nExample:\n{example}" if example else text
 
     def instruction(self) -> str:
         text = self.objective or DEFAULT_OBJECTIVE
