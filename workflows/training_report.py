@@ -71,6 +71,9 @@ def plot_history(
         steps, [r.get("cum_tokens", 0) for r in history], color="tab:gray", linestyle="--"
     )
     tokens_ax.set_ylabel("cumulative tokens", color="tab:gray")
+    cost_ax.set_ylim(bottom=0, top=max(max(r.get("cum_cost", 0.0) for r in history) * 1.1, 1e-4))
+    tokens_ax.set_ylim(bottom=0)
+    cost_ax.xaxis.get_major_locator().set_params(integer=True)
     cost_ax.set_xlabel("step")
     cost_ax.grid(True, alpha=0.3)
     if title:
