@@ -3,12 +3,17 @@
 Runs the embedded local model (wrap the command in
 ``flock /tmp/trace-engine-model.lock``) on generated held-out tasks:
 
-* DynaICL: expressions with ordinary ``+`` (answerable zero-shot) and two
-  made-up operators, ``@`` (concatenation) and ``~`` (absolute difference),
-  that only demonstrations reveal. Labels and the controller come from a
-  training split; accuracy and real prompt tokens are measured on a test split.
-* Router: arithmetic expressions of one to four operations, answered by the
-  same model directly (cheap) or with chain-of-thought (costly); cost in tokens.
+* DynaICL: a mix of one-step addition word problems, which the model answers
+  zero-shot, and a made-up function ``zork(a, b)`` (the digits of ``a`` then
+  ``b``) whose meaning only demonstrations reveal; two word problems per zork
+  input. Demos are chosen by similarity, so an input sees demos of its own
+  kind. Labels and the controller come from a training split; accuracy and
+  real prompt tokens are measured on a test split.
+* Router: one-step word problems (the direct answer mostly gets them right)
+  and three-step ones (it does not; chain-of-thought sometimes does), half and half,
+  answered by the same model directly (cheap) or with brief chain-of-thought
+  (costly); cost in tokens. The success predictor is trained on a separate
+  split from the one evaluated.
 
 Usage: python benchmarks/bench_agents.py [--plots DIR] [--quick]
 """
@@ -43,21 +48,29 @@ from agents.router import (
     plot_cost_quality,
 )
 
-INSTRUCTION = (
-    "Compute the result of the expression. Some operators have unusual meanings; "
-    "learn them from the examples. Reply with the number only."
-)
+INSTRUCTION = "Answer with the final result only."
 GRID = (0, 1, 2, 4)
 _NUMBER = re.compile(r"-?\d+")
+NAMES = ("Ann", "Ben", "Cara", "Dev", "Eli", "Fay", "Gus", "Hana")
+ITEMS = ("apples", "stamps", "marbles", "books", "cards", "shells", "coins", "pens")
 
 
-def operator_examples(rng: random.Random, op: str, n: int) -> list[Example]:
-    out = []
-    for _ in range(n):
-        a, b = rng.randint(10, 99), rng.randint(10, 99)
-        value = {"+": a + b, "@": int(f"{a}{b}"), "~": abs(a - b)}[op]
-        out.append(Example(f"{a} {op} {b}", str(value)))
-    return out
+def addition_problem(rng: random.Random) -> Example:
+    """A one-step word problem the model answers zero-shot."""
+    a, b = rng.randint(11, 60), rng.randint(11, 39)
+    name, item = rng.choice(NAMES), rng.choice(ITEMS)
+    text = f"{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?"
+    return Example(text, str(a + b))
+
+
+def zork_problem(rng: random.Random) -> Example:
+    """A made-up function: only demonstrations say that it joins the digits of a and b."""
+    a, b = rng.randint(11, 99), rng.randint(11, 99)
+    return Example(f"zork({a}, {b})", f"{a}{b}")
+
+
+def mixed_task(rng: random.Random, easy: int, hard: int) -> list[Example]:
+    return [addition_problem(rng) for _ in range(easy)] + [zork_problem(rng) for _ in range(hard)]
 
 
 def first_number(text: str, target: str) -> bool:
@@ -70,21 +83,41 @@ def last_number(text: str, target: str) -> bool:
     return bool(found) and found[-1] == target
 
 
-def expression(rng: random.Random, ops: int) -> tuple[str, int]:
-    text = str(rng.randint(2, 20))
-    for _ in range(ops):
-        op = rng.choice("+-*")
-        operand = rng.randint(2, 9) if op == "*" else rng.randint(2, 30)
-        text = f"({text} {op} {operand})" if op == "*" and ops > 1 else f"{text} {op} {operand}"
-    return text, eval(text)
+def one_step_problem(rng: random.Random) -> Example:
+    a, b = rng.randint(20, 90), rng.randint(5, 19)
+    item, name = rng.choice(ITEMS), rng.choice(NAMES)
+    if rng.random() < 0.5:
+        return Example(
+            f"A shop has {a} {item} and sells {b} of them. How many are left?", str(a - b)
+        )
+    return Example(f"{name} has {a} {item} and finds {b} more. How many {item} now?", str(a + b))
+
+
+def three_step_problem(rng: random.Random) -> Example:
+    boxes, per, sold, more = (
+        rng.randint(3, 9),
+        rng.randint(4, 9),
+        rng.randint(5, 15),
+        rng.randint(2, 5),
+    )
+    item = rng.choice(ITEMS)
+    text = (
+        f"A shop has {boxes} boxes with {per} {item} in each box. It sells {sold} {item} and "
+        f"then receives {more} more boxes of {per} {item}. How many {item} does it have now?"
+    )
+    return Example(text, str(boxes * per - sold + more * per))
+
+
+def word_problems(rng: random.Random, n: int) -> list[Example]:
+    """Half one-step, half three-step, interleaved."""
+    return [one_step_problem(rng) if i % 2 else three_step_problem(rng) for i in range(n)]
 
 
 def bench_dynaicl(llm, sizes: dict, plots: Path | None) -> None:
     rng = random.Random(7)
-    ops = "+@~"
-    pool = [e for op in ops for e in operator_examples(rng, op, sizes["pool"])]
-    train = [e for op in ops for e in operator_examples(rng, op, sizes["train"])]
-    test = [e for op in ops for e in operator_examples(rng, op, sizes["test"])]
+    pool = mixed_task(rng, sizes["pool"], sizes["pool"])
+    train = mixed_task(rng, sizes["train"], sizes["train"])
+    test = mixed_task(rng, 2 * sizes["test"], sizes["test"])
     selector = DemoSelector(pool, "similar")
     start = time.perf_counter()
     labels = generate_labels(
@@ -92,7 +125,7 @@ def bench_dynaicl(llm, sizes: dict, plots: Path | None) -> None:
         INSTRUCTION,
         train,
         pool,
-        task_id="bench-operators",
+        task_id="bench-zork-mix",
         grid=GRID,
         grader=first_number,
         max_tokens=8,
@@ -101,7 +134,7 @@ def bench_dynaicl(llm, sizes: dict, plots: Path | None) -> None:
         progress=False,
     )
     threshold = 1.0
-    controller = MetaController(GRID, "bench-operators").fit(
+    controller = MetaController(GRID, "bench-zork-mix").fit(
         labels.inputs(), labels.labels(threshold)
     )
     print(
@@ -150,16 +183,19 @@ def bench_dynaicl(llm, sizes: dict, plots: Path | None) -> None:
 
 def bench_router(llm, sizes: dict, plots: Path | None) -> None:
     rng = random.Random(11)
-    tasks = []
-    for i in range(sizes["router_train"] + sizes["router_test"]):
-        text, value = expression(rng, 1 + i % 4)
-        tasks.append(Example(f"What is {text}?", str(value)))
-    train, test = tasks[: sizes["router_train"]], tasks[sizes["router_train"] :]
-    direct = Backend("direct", llm, system="Reply with the number only.", options={"max_tokens": 8})
+    train = word_problems(rng, sizes["router_train"])
+    test = word_problems(rng, sizes["router_test"])
+    direct = Backend(
+        "direct",
+        llm,
+        system="You are a calculator. Output only the final number, nothing else.",
+        options={"max_tokens": 8},
+    )
     cot = Backend(
         "cot",
         llm,
-        system="Work it out step by step, briefly. End with 'Answer: <number>'.",
+        system="Solve it in a few short lines, one calculation per line, no LaTeX. "
+        "Last line: 'Answer: <number>'.",
         options={"max_tokens": 96},
     )
     start = time.perf_counter()
@@ -203,9 +239,9 @@ def main() -> None:
 
     llm = get_llm()
     sizes = (
-        {"pool": 4, "train": 3, "test": 2, "router_train": 4, "router_test": 4}
+        {"pool": 4, "train": 2, "test": 1, "router_train": 4, "router_test": 4}
         if args.quick
-        else {"pool": 8, "train": 14, "test": 10, "router_train": 24, "router_test": 24}
+        else {"pool": 6, "train": 8, "test": 8, "router_train": 24, "router_test": 24}
     )
     if args.plots:
         args.plots.mkdir(parents=True, exist_ok=True)
