@@ -1,7 +1,6 @@
 """Benchmark: DynaICL vs uniform k, and the cost-of-pass router vs single backends.
 
-Runs the embedded local model (wrap the command in
-``flock /tmp/trace-engine-model.lock``) on generated held-out tasks:
+Runs the embedded local model (alone: it uses every core) on generated held-out tasks:
 
 * DynaICL: a mix of one-step addition word problems, which the model answers
   zero-shot, and a made-up function ``zork(a, b)`` (the digits of ``a`` then

@@ -4,9 +4,9 @@ Each function in ``benchmarks/code_session_targets/`` (with its tests) is copied
 into a temporary directory and optimized with ``trace-engine code-session
 --auto --rounds 3``; the originals are never touched. Prints, per function:
 accepted or not, the speedup of the accepted version, rounds, LLM tokens and
-wall time. Run it under the model lock:
+wall time. Run it alone (the model uses every core):
 
-    flock /tmp/trace-engine-model.lock python benchmarks/bench_code_session.py [--rounds N] [NAME ...]
+    python benchmarks/bench_code_session.py [--rounds N] [NAME ...]
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ until every test passes), against the model's zero-shot code completion. Prints
 success, LLM calls and tokens per method.
 
     python benchmarks/bench_optimizers.py --render-only
-    flock /tmp/trace-engine-model.lock python benchmarks/bench_optimizers.py
+    python benchmarks/bench_optimizers.py
     ... --suite numeric --methods optoprime,opro --steps 5 --llm openai:gpt-4o-mini
 """
 

@@ -4,7 +4,7 @@
    the first N): every function starts as a stub; OptoPrime gets at most
    ``--steps`` steps per problem. Prints pass@1 (greedy, one sample) of the
    starting and the optimized code, LLM calls, tokens and wall time.
-   Run it under the model lock: flock /tmp/trace-engine-model.lock python ...
+   Run it alone: the model uses every core.
 2. Parallel evaluation: the same minibatch scored with parallel=1 and parallel=N
    against a scripted backend that takes ``--latency`` seconds per call.
 
