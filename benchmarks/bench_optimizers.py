@@ -202,7 +202,7 @@ def solve_numeric(method: str, task: Numeric, llm, steps: int) -> Outcome:
     x = node(task.start, trainable=True, name="x")
 
     def score(values: dict) -> float:
-        return -abs(task.chain(values["x"]) - task.target)
+        return -abs(task.chain(values[x.name]) - task.target)
 
     opt = make_optimizer(method, [x], llm, score)
     calls = tokens = 0
