@@ -8,7 +8,11 @@
 2. Parallel evaluation: the same minibatch scored with parallel=1 and parallel=N
    against a scripted backend that takes ``--latency`` seconds per call.
 
+3. Zero-shot baseline: the same model completing each problem from its prompt in
+   one call (official tests decide), the figure repair from a stub must beat.
+
 Usage: python benchmarks/bench_workflows.py [--problems 20] [--steps 5] [--skip-model]
+       [--zero-shot-only]
 """
 
 from __future__ import annotations
@@ -70,6 +74,45 @@ def bench_code_repair(n_problems: int, steps: int, llm_spec: str | None) -> None
     print(f"  wall time: {seconds:.0f}s ({seconds / max(len(llm_steps), 1):.1f}s per LLM step)")
 
 
+ZERO_SHOT_SYSTEM = "Complete the Python function. Reply with the whole function in a code block."
+
+
+def bench_zero_shot(n_problems: int, llm_spec: str | None) -> None:
+    """The same model completing each problem from its prompt in one call, with no
+    feedback: the baseline that optimizing from a stub has to beat."""
+    import re
+
+    from trace_engine.llm import get_llm
+    from workflows.datasets import load_humaneval
+    from workflows.sandbox import run_tests
+
+    llm = get_llm(llm_spec, cache=False)
+    problems = load_humaneval(SUBSET[:n_problems])
+    solved, tokens = [], 0
+    start = time.perf_counter()
+    for problem in problems:
+        reply = llm.complete(
+            [
+                {"role": "system", "content": ZERO_SHOT_SYSTEM},
+                {"role": "user", "content": problem.prompt},
+            ],
+            max_tokens=400,
+        )
+        tokens += reply.usage.total_tokens
+        fenced = re.search(r"```(?:python)?\n(.*?)```", reply.text, re.DOTALL)
+        code = fenced.group(1) if fenced else reply.text
+        report = run_tests(
+            problem.prompt + "\n" + code, problem.test, problem.entry_point, timeout=5
+        )
+        if report.solved:
+            solved.append(problem.task_id)
+    seconds = time.perf_counter() - start
+    print(f"\nzero-shot completion of the same {n_problems} problems, one call each, {llm.id}")
+    print(f"  pass@1: {len(solved) / n_problems:.2f} ({len(solved)}/{n_problems})")
+    print(f"  solved: {', '.join(solved) or 'none'}")
+    print(f"  tokens: {tokens}, wall time: {seconds:.0f}s")
+
+
 def bench_parallel(latency: float, examples: int, workers: int) -> None:
     from workflows.datasets import Example
     from workflows.prompt_tuning import QAPipeline
@@ -101,15 +144,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="optimizer steps per problem at most")
     parser.add_argument("--llm", default=None, help="LLM spec (default: the embedded model)")
     parser.add_argument("--skip-model", action="store_true", help="only the parallel benchmark")
+    parser.add_argument(
+        "--zero-shot-only", action="store_true", help="only the zero-shot completion baseline"
+    )
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--examples", type=int, default=16)
     parser.add_argument("--workers", type=int, default=8)
     args = parser.parse_args()
     if not 1 <= args.problems <= len(SUBSET):
         parser.error(f"--problems must be 1..{len(SUBSET)}")
+    if args.zero_shot_only:
+        bench_zero_shot(args.problems, args.llm)
+        return
     bench_parallel(args.latency, args.examples, args.workers)
     if not args.skip_model:
         bench_code_repair(args.problems, args.steps, args.llm)
+        bench_zero_shot(args.problems, args.llm)
 
 
 if __name__ == "__main__":
