@@ -148,6 +148,12 @@ def test_resuming_a_run_of_another_workflow_is_refused(server, tmp_path):
     assert "holds a run of workflow 'numeric', not 'code_repair'" in done.stderr
 
 
+def _interruptible() -> None:
+    """Give the child Ctrl-C's default meaning even when this test runs where SIGINT is
+    ignored (a background job of a non-interactive shell), as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_mid_step_keeps_the_checkpoint_and_the_run_resumes(tmp_path):
     calls = []
     release = threading.Event()
@@ -183,12 +189,20 @@ def test_ctrl_c_mid_step_keeps_the_checkpoint_and_the_run_resumes(tmp_path):
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=_interruptible,
         )
         deadline = time.time() + 60
         while len(calls) < 2 and time.time() < deadline:
             time.sleep(0.1)
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
+        try:
+            stdout, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            raise AssertionError(
+                f"no exit after Ctrl-C; stdout:\n{stdout}\nstderr:\n{stderr}"
+            ) from None
         release.set()
         assert process.returncode == 130, stderr
         assert "interrupted" in stdout and f"--resume {out}" in stdout
