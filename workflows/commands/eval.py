@@ -8,7 +8,13 @@ from pathlib import Path
 
 from workflows.cli import UsageError
 from workflows.commands.common import make_llm, positive_int, short
-from workflows.commands.optimize import add_run_options, build, load_settings, settings_for
+from workflows.commands.optimize import (
+    add_run_options,
+    build,
+    check_workflow_for_run,
+    load_settings,
+    settings_for,
+)
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -46,21 +52,10 @@ def _saved_parameters(directory: Path) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from trace_engine.errors import StateError
-    from workflows.jobs import check_workflow
     from workflows.trainer import Trainer
 
     saved = load_settings(args.run) if args.run else None
-    if args.workflow is None and saved is None:
-        raise UsageError("name a workflow (e.g. trace-engine eval numeric) or --run DIR")
-    if args.workflow is not None:
-        try:
-            check_workflow(args.workflow)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        if saved and saved.get("workflow") != args.workflow:
-            raise UsageError(
-                f"{args.run} holds a run of workflow {saved.get('workflow')!r}, not {args.workflow!r}"
-            )
+    check_workflow_for_run(args.workflow, saved, args.run, command="eval", flag="--run")
     settings = settings_for(args, saved)
     llm = make_llm(args.llm)
     job = build(settings, llm)

@@ -79,6 +79,33 @@ def load_settings(directory: Path) -> dict[str, Any]:
         raise UsageError(f"cannot read {path}: {exc}") from None
 
 
+def check_workflow_for_run(
+    workflow: str | None,
+    saved: dict[str, Any] | None,
+    directory: Path | None,
+    *,
+    command: str,
+    flag: str,
+    hint: str = "",
+) -> None:
+    """A named workflow must exist and match the run saved in ``directory``; with no
+    saved run, a workflow must be named."""
+    from workflows.jobs import check_workflow
+
+    if workflow is None and saved is None:
+        raise UsageError(f"name a workflow (e.g. trace-engine {command} numeric) or {flag} DIR")
+    if workflow is None:
+        return
+    try:
+        check_workflow(workflow)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if saved and saved.get("workflow") != workflow:
+        raise UsageError(
+            f"{directory} holds a run of workflow {saved.get('workflow')!r}, not {workflow!r}{hint}"
+        )
+
+
 def settings_for(args: argparse.Namespace, saved: dict[str, Any] | None) -> dict[str, Any]:
     """Command-line values, falling back to a saved run's, then to defaults."""
     saved = saved or {}
@@ -120,22 +147,17 @@ def build(settings: dict[str, Any], llm: Any):
 def run(args: argparse.Namespace) -> int:
     from trace_engine.llm import Budget
     from workflows.checkpoint import CheckpointError
-    from workflows.jobs import check_workflow
     from workflows.trainer import Trainer
 
     saved = load_settings(args.resume) if args.resume else None
-    if args.workflow is None and saved is None:
-        raise UsageError("name a workflow (e.g. trace-engine optimize numeric) or --resume DIR")
-    if args.workflow is not None:
-        try:
-            check_workflow(args.workflow)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    if saved and args.workflow and saved.get("workflow") != args.workflow:
-        raise UsageError(
-            f"{args.resume} holds a run of workflow {saved.get('workflow')!r}, not "
-            f"{args.workflow!r}; resume it as that workflow or choose another directory"
-        )
+    check_workflow_for_run(
+        args.workflow,
+        saved,
+        args.resume,
+        command="optimize",
+        flag="--resume",
+        hint="; resume it as that workflow or choose another directory",
+    )
     settings = settings_for(args, saved)
     out = args.resume or args.out or Path("trace-engine-runs") / settings["workflow"]
     if not args.resume and (out / "checkpoint.json").exists():
