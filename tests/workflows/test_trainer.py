@@ -197,36 +197,30 @@ def test_resume_after_a_crash_continues_exactly(tmp_path):
     assert len(opt.history) == 6
 
 
-def test_resuming_a_run_of_another_workflow_is_refused(tmp_path):
-    run_offset(tmp_path, ["1"], 1)
+def resuming_trainer(tmp_path, **options):
     offset, examples, evaluate, opt = offset_job([])
-    trainer = Trainer(
+    return Trainer(
         [offset],
         opt,
         examples,
         evaluate=evaluate,
         checkpoint_dir=tmp_path,
         resume=True,
-        workflow="numeric",
         progress=False,
+        **options,
     )
+
+
+def test_resuming_a_run_of_another_workflow_is_refused(tmp_path):
+    run_offset(tmp_path, ["1"], 1)
+    trainer = resuming_trainer(tmp_path, workflow="numeric")
     with pytest.raises(CheckpointError, match="workflow 'offset', not 'numeric'"):
         trainer.fit()
 
 
 def test_resume_needs_a_checkpoint(tmp_path):
-    offset, examples, evaluate, opt = offset_job([])
-    trainer = Trainer(
-        [offset],
-        opt,
-        examples,
-        evaluate=evaluate,
-        checkpoint_dir=tmp_path,
-        resume=True,
-        progress=False,
-    )
     with pytest.raises(CheckpointError, match="no checkpoint.json"):
-        trainer.fit()
+        resuming_trainer(tmp_path).fit()
 
 
 def test_budget_exhaustion_stops_cleanly_with_the_checkpoint_intact(tmp_path):
