@@ -14,10 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class ScriptedServer:
-    """``reply(messages) -> str`` answers every chat completion request."""
+    """``reply(messages) -> str`` answers every chat completion request; ``usage``, when
+    given, is reported for each call instead of counts estimated from the text."""
 
-    def __init__(self, reply: Callable[[list[dict]], str]):
+    def __init__(self, reply: Callable[[list[dict]], str], usage: dict | None = None):
         self.reply = reply
+        self.usage = usage
         self.requests: list[list[dict]] = []
         server = self
 
@@ -40,7 +42,8 @@ class ScriptedServer:
                         }
                         for i in range(body.get("n", 1))
                     ],
-                    "usage": {
+                    "usage": server.usage
+                    or {
                         "prompt_tokens": sum(len(m["content"]) for m in messages) // 4,
                         "completion_tokens": len(text) // 4,
                         "total_tokens": 0,

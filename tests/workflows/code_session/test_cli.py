@@ -10,64 +10,41 @@ import json
 import os
 import re
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pexpect
 import pytest
 
 from tests.workflows.code_session.project import BENCH, FAST, SETUP
+from tests.workflows.scripted_server import ScriptedServer
 from workflows.cli import main
 
 
-class _ScriptedServer(BaseHTTPRequestHandler):
-    replies: list[str] = []
-    requests: list[dict] = []
+class _Proposals:
+    """The scripted optimizer: the k-th request gets ``sources[k-1]`` (the last one repeats)."""
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append(body)
-        prompt = body["messages"][-1]["content"]
-        name = re.search(r"^\(code\) (\S+):$", prompt, re.MULTILINE).group(1)
-        source = self.replies[min(len(self.requests), len(self.replies)) - 1]
-        content = json.dumps({"reasoning": "a set", "suggestion": {name: source}})
-        payload = json.dumps(
-            {
-                "id": "x",
-                "object": "chat.completion",
-                "created": 0,
-                "model": "scripted",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+    def __init__(self, sources: list[str]):
+        self.sources = sources
+        self.count = 0
 
-    def log_message(self, *args):
-        pass
+    def __call__(self, messages: list[dict]) -> str:
+        self.count += 1
+        name = re.search(r"^\(code\) (\S+):$", messages[-1]["content"], re.MULTILINE).group(1)
+        source = self.sources[min(self.count, len(self.sources)) - 1]
+        return json.dumps({"reasoning": "a set", "suggestion": {name: source}})
 
 
 @pytest.fixture
-def llm_spec(tmp_path, monkeypatch):
-    _ScriptedServer.replies = [FAST]
-    _ScriptedServer.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def proposals():
+    return _Proposals([FAST])
+
+
+@pytest.fixture
+def llm_spec(tmp_path, monkeypatch, proposals):
     monkeypatch.setenv("TRACE_ENGINE_CACHE_DIR", str(tmp_path / "llm-cache"))
     monkeypatch.setenv("OPENAI_API_KEY", "not-needed")
-    yield f"openai-compatible:http://127.0.0.1:{server.server_address[1]}/v1#scripted"
-    server.shutdown()
+    usage = {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
+    with ScriptedServer(proposals, usage=usage) as server:
+        yield server.spec
 
 
 def _args(spec, *extra):
@@ -116,11 +93,13 @@ def test_interactive_review_in_a_terminal(project, llm_spec):
     assert usage["calls"] == 1 and usage["total_tokens"] == 150
 
 
-def test_auto_session_then_resume_for_more_rounds(project, llm_spec, monkeypatch, capsys):
+def test_auto_session_then_resume_for_more_rounds(
+    project, llm_spec, proposals, monkeypatch, capsys
+):
     monkeypatch.chdir(project)
     assert main(_args(llm_spec, "--auto", "--rounds", "1")) == 0
     assert "reported = set()" in (project / "dupes.py").read_text()
-    _ScriptedServer.replies = ["def find_duplicates(items):\n    return []\n"]
+    proposals.sources = ["def find_duplicates(items):\n    return []\n"]
     code = main(["code-session", "--resume", "--session-dir", "session", "--rounds", "2"])
     out = capsys.readouterr().out
     assert code == 0, out
