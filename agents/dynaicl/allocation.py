@@ -8,6 +8,13 @@ input's upper concave hull of (cost, success) so that a big jump that pays off
 (say 0 -> 8 demos) is not hidden behind a useless small step. An upgrade is only
 taken when it fits, so the total never exceeds the budget. Inputs whose success
 rises most per unit of cost (the harder-but-helpable ones) get demos first.
+Success need not rise with ``k``: a ``k`` predicted to do worse than a cheaper
+one is never bought, so spare budget is left unspent rather than spent on demos
+that hurt.
+
+:func:`allocate_accuracy_floor` is the per-input alternative to a batch-wide
+required accuracy: every input gets the cheapest ``k`` predicted to reach the
+floor, or its most accurate ``k`` when none does.
 """
 
 from __future__ import annotations
@@ -78,6 +85,34 @@ def allocate_min_accuracy(
     )
     result = _result(grid, success, costs, choice, None, min_accuracy, met=met)
     result.note = note
+    return result
+
+
+def allocate_accuracy_floor(
+    grid: Sequence[int], success: np.ndarray, costs: np.ndarray, floor: float
+) -> Allocation:
+    """Per input, the cheapest ``k`` whose expected accuracy reaches ``floor``.
+
+    An input with no such ``k`` gets its most accurate one (the cheapest of ties);
+    ``met`` is then false and ``note`` says how many inputs fell short.
+    """
+    grid, success, costs = _check(grid, success, costs)
+    if not 0.0 <= floor <= 1.0:
+        raise ValueError(f"floor must be in [0, 1], got {floor}")
+    choice, short = [], 0
+    for row_success, row_cost in zip(success, costs):
+        reaching = [j for j in range(len(grid)) if row_success[j] >= floor - 1e-9]
+        if not reaching:
+            short += 1
+            best = row_success.max()
+            reaching = [j for j in range(len(grid)) if row_success[j] >= best - 1e-12]
+        choice.append(min(reaching, key=lambda j: (row_cost[j], j)))
+    result = _result(grid, success, costs, choice, None, floor, met=short == 0)
+    if short:
+        result.note = (
+            f"{short} of {len(choice)} inputs cannot reach the accuracy floor {floor:.3f} "
+            "with any k; each got the k predicted to be most accurate for it"
+        )
     return result
 
 

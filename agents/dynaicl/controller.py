@@ -1,9 +1,15 @@
 """Meta-controllers: predict, from an input's text, how many demonstrations it needs.
 
-Both controllers give a distribution over the label classes: each ``k`` of the
-grid plus "no k in the grid is enough" (the last column). From it,
-:meth:`sufficiency` gives, for each ``k``, the probability that ``k`` demos are
-enough, P(k* <= k | x), which the budgeted allocation uses as expected accuracy.
+Every :class:`Controller` gives, per input and per ``k`` of the grid, the
+expected accuracy with ``k`` demonstrations (:meth:`Controller.expected_accuracy`),
+which allocation maximizes under a budget or holds above a floor.
+
+The k* controllers here (:class:`KStarController`, as in the DynaICL paper) give
+a distribution over the label classes: each ``k`` of the grid plus "no k in the
+grid is enough" (the last column). From it, :meth:`KStarController.sufficiency`
+gives P(k* <= k | x), used as expected accuracy; it never falls as ``k`` grows,
+so it cannot say that demos hurt an input (see
+:class:`agents.dynaicl.accuracy_controller.AccuracyController` for that).
 
 :class:`MetaController` is TF-IDF text features (characters and words) with
 logistic regression: trains in well under a second on hundreds of inputs.
@@ -27,6 +33,7 @@ from trace_engine.llm.base import LLM, as_llm
 FORMAT = "trace-engine/dynaicl-controller"
 FORMAT_VERSION = 1
 FEATURES = "tfidf-char_wb(1,4)+word(1,2)/logistic-regression"
+KSTAR_KIND = "k-star"
 
 
 class ControllerMismatch(ValueError):
@@ -34,9 +41,22 @@ class ControllerMismatch(ValueError):
 
 
 class Controller:
-    """What allocation needs from a controller: a grid and class probabilities."""
+    """What allocation needs from a controller: a grid and expected accuracy per ``k``."""
 
     grid: tuple[int, ...]
+
+    def expected_accuracy(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), len(grid))``: predicted chance of a correct answer with each ``k``."""
+        raise NotImplementedError
+
+    def predict(self, texts: Sequence[str]) -> list[int]:
+        """The ``k`` to use with no budget: the cheapest with the highest expected accuracy."""
+        best = self.expected_accuracy(texts).argmax(axis=1)
+        return [self.grid[int(i)] for i in best]
+
+
+class KStarController(Controller):
+    """A controller that predicts ``k*``, the smallest ``k`` that is enough (the paper's)."""
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), len(grid) + 1)`` probabilities; the last column is "none suffices"."""
@@ -52,8 +72,69 @@ class Controller:
         proba = self.predict_proba(texts)
         return np.cumsum(proba[:, : len(self.grid)], axis=1)
 
+    def expected_accuracy(self, texts: Sequence[str]) -> np.ndarray:
+        """P(``k`` demos are enough) stands in for the accuracy with ``k`` demos."""
+        return self.sufficiency(texts)
 
-class MetaController(Controller):
+
+def write_controller_file(path: str | os.PathLike, saved: dict[str, Any]) -> None:
+    """Write a controller's fields with the file format marker (joblib, atomically).
+
+    joblib files are pickles: load only controller files you made yourself.
+    """
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump({"format": FORMAT, **saved}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_controller_file(
+    path: str | os.PathLike, *, task_id: str, grid: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """A saved controller's fields, refusing non-controller files and other tasks or grids.
+
+    Files written before controller kinds existed are k* controllers.
+    """
+    import joblib
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"controller file not found: {path}")
+    try:
+        saved = joblib.load(path)
+    except Exception as exc:
+        raise ControllerMismatch(f"{path} is not a DynaICL controller file: {exc}") from None
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise ControllerMismatch(f"{path} is not a DynaICL controller file")
+    if saved.get("task_id") != task_id:
+        raise ControllerMismatch(
+            f"{path} was trained for task {saved.get('task_id')!r}, not {task_id!r}; "
+            "train a controller on labels from this task"
+        )
+    if grid is not None and list(check_grid(grid)) != saved.get("grid"):
+        raise ControllerMismatch(
+            f"{path} predicts over the grid {saved.get('grid')}, not {list(grid)}"
+        )
+    return {"kind": KSTAR_KIND, **saved}
+
+
+def check_saved_kind(
+    path: str | os.PathLike, saved: dict, kind: str, version: int, features: str
+) -> None:
+    """Refuse a controller file of another kind, format version or feature set."""
+    if saved["kind"] != kind:
+        raise ControllerMismatch(
+            f"{path} holds a {saved['kind']!r} controller, not a {kind!r} one; "
+            "load it with agents.dynaicl.load_controller"
+        )
+    if saved.get("version") != version or saved.get("features") != features:
+        raise ControllerMismatch(
+            f"{path} uses controller format {saved.get('version')} with features "
+            f"{saved.get('features')!r}; this version reads {version} with {features!r}"
+        )
+
+
+class MetaController(KStarController):
     """TF-IDF + logistic regression over the labels from :func:`generate_labels`."""
 
     def __init__(self, grid: Sequence[int], task_id: str, *, C: float = 4.0):
@@ -118,15 +199,13 @@ class MetaController(Controller):
 
         joblib files are pickles: load only controller files you made yourself.
         """
-        import joblib
-
         if not self.trained:
             raise RuntimeError("cannot save an untrained controller")
-        buffer = io.BytesIO()
-        joblib.dump(
+        write_controller_file(
+            path,
             {
-                "format": FORMAT,
                 "version": FORMAT_VERSION,
+                "kind": KSTAR_KIND,
                 "task_id": self.task_id,
                 "grid": list(self.grid),
                 "features": FEATURES,
@@ -134,9 +213,7 @@ class MetaController(Controller):
                 "model": self._model,
                 "constant": None if self._constant is None else self._constant.tolist(),
             },
-            buffer,
         )
-        atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
     def load(
@@ -147,30 +224,13 @@ class MetaController(Controller):
         grid: Sequence[int] | None = None,
     ) -> MetaController:
         """Load a controller saved for ``task_id`` (and ``grid`` when given); refuse others."""
-        import joblib
+        saved = read_controller_file(path, task_id=task_id, grid=grid)
+        check_saved_kind(path, saved, KSTAR_KIND, FORMAT_VERSION, FEATURES)
+        return cls.from_saved(saved)
 
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"controller file not found: {path}")
-        try:
-            saved = joblib.load(path)
-        except Exception as exc:
-            raise ControllerMismatch(f"{path} is not a DynaICL controller file: {exc}") from None
-        if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-            raise ControllerMismatch(f"{path} is not a DynaICL controller file")
-        if saved.get("version") != FORMAT_VERSION or saved.get("features") != FEATURES:
-            raise ControllerMismatch(
-                f"{path} uses controller format {saved.get('version')} with features "
-                f"{saved.get('features')!r}; this version reads {FORMAT_VERSION} with {FEATURES!r}"
-            )
-        if saved.get("task_id") != task_id:
-            raise ControllerMismatch(
-                f"{path} was trained for task {saved.get('task_id')!r}, not {task_id!r}; "
-                "train a controller on labels from this task"
-            )
-        if grid is not None and list(check_grid(grid)) != saved.get("grid"):
-            raise ControllerMismatch(
-                f"{path} predicts over the grid {saved.get('grid')}, not {list(grid)}"
-            )
+    @classmethod
+    def from_saved(cls, saved: dict) -> MetaController:
+        """Rebuild from the fields of a checked controller file."""
         made = cls(saved["grid"], saved["task_id"], C=saved.get("C", 4.0))
         made._model = saved["model"]
         if saved.get("constant") is not None:
@@ -181,7 +241,7 @@ class MetaController(Controller):
 _CONTROLLER_SCHEMA_KEY = "k"
 
 
-class LLMController(Controller):
+class LLMController(KStarController):
     """Asks a model how many demonstrations an input needs (no training data needed).
 
     ``describe`` is the task in words. The answer is constrained to the grid with

@@ -2,7 +2,9 @@
 
 Calling the module on an input builds the prompt through traced operations:
 ``choose_k`` reads the trainable threshold ``t`` (pick the smallest ``k`` whose
-predicted chance of being enough reaches ``t``), ``select_demos`` picks the
+expected accuracy reaches ``t``, else the most accurate ``k``; for a k*
+controller the expected accuracy is the chance that ``k`` demos are enough),
+``select_demos`` picks the
 demos, and :func:`few_shot_prompt` assembles them with the trainable
 instruction. Feedback on the model's answer therefore reaches both parameters.
 """
@@ -42,8 +44,9 @@ class DynaICLPrompt(Module):
             float(threshold),
             trainable=True,
             name="dynaicl_threshold",
-            description="how sure the controller must be that k demonstrations suffice; "
-            "higher gives more demonstrations (longer, costlier prompts)",
+            description="the expected accuracy a number of demonstrations must reach "
+            "to be chosen; higher gives more demonstrations (longer, costlier prompts) "
+            "where they are predicted to help",
             constraint=Range(0.0, 1.0),
         )
         self._controller = controller
@@ -52,16 +55,17 @@ class DynaICLPrompt(Module):
         self._max_tokens = max_tokens
 
     @bundle(
-        description="The smallest k in the grid whose predicted probability that k "
-        "demonstrations are enough for input x reaches the threshold."
+        description="The smallest k in the grid whose expected accuracy on input x "
+        "(predicted by the controller) reaches the threshold; if none does, the k with "
+        "the highest expected accuracy."
     )
     def choose_k(self, x: str, threshold: float) -> int:
         grid = self._controller.grid
-        row = self._controller.sufficiency([x])[0]
+        row = self._controller.expected_accuracy([x])[0]
         for k, p in zip(grid, row):
             if p >= threshold - 1e-12:
                 return k
-        return grid[-1]
+        return grid[int(row.argmax())]
 
     @bundle(description="The k demonstrations from the pool chosen for input x.")
     def select_demos(self, x: str, k: int) -> list:

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.dynaicl.allocation import Allocation, allocate_budget, allocate_min_accuracy
+from agents.dynaicl.allocation import (
+    Allocation,
+    allocate_accuracy_floor,
+    allocate_budget,
+    allocate_min_accuracy,
+)
 from agents.dynaicl.controller import Controller
 from agents.dynaicl.demos import DemoSelector
 from agents.dynaicl.examples import Example
@@ -87,18 +92,23 @@ class DynaICL:
         *,
         budget: float | None = None,
         min_accuracy: float | None = None,
+        accuracy_floor: float | None = None,
     ) -> Plan:
-        """Allocate within ``budget`` (total cost) or to reach ``min_accuracy`` (give one)."""
-        if (budget is None) == (min_accuracy is None):
-            raise ValueError("give exactly one of budget= or min_accuracy=")
+        """Allocate within ``budget`` (total cost), to reach ``min_accuracy`` on average over
+        the batch, or to reach ``accuracy_floor`` on every input (give exactly one)."""
+        goals = {"budget": budget, "min_accuracy": min_accuracy, "accuracy_floor": accuracy_floor}
+        if sum(value is not None for value in goals.values()) != 1:
+            raise ValueError("give exactly one of budget=, min_accuracy= or accuracy_floor=")
         xs = [str(x) for x in xs]
         self._check_pool(xs)
-        success = self.controller.sufficiency(xs)
+        success = self.controller.expected_accuracy(xs)
         costs = self.costs(xs)
         if budget is not None:
             allocation = allocate_budget(self.grid, success, costs, budget)
-        else:
+        elif min_accuracy is not None:
             allocation = allocate_min_accuracy(self.grid, success, costs, min_accuracy)
+        else:
+            allocation = allocate_accuracy_floor(self.grid, success, costs, accuracy_floor)
         return self._prompts(xs, allocation)
 
     def uniform(self, xs: Sequence[str], k: int) -> Plan:
@@ -113,7 +123,9 @@ class DynaICL:
             ks=[k] * len(xs),
             choice=[j] * len(xs),
             total_cost=float(costs[:, j].sum()),
-            expected_accuracy=float(self.controller.sufficiency(xs)[:, j].mean()) if xs else 1.0,
+            expected_accuracy=float(self.controller.expected_accuracy(xs)[:, j].mean())
+            if xs
+            else 1.0,
             budget=None,
             min_accuracy=None,
             met=True,

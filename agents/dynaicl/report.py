@@ -62,12 +62,14 @@ def compare(
     uniform_ks: Sequence[int] | None = None,
     budgets: Sequence[float] = (),
     min_accuracies: Sequence[float] = (),
+    accuracy_floors: Sequence[float] = (),
     grader: Grader = exact_match,
     max_tokens: int = 16,
     workers: int = 4,
 ) -> list[ReportRow]:
     """Uniform ``k`` for each ``k`` (default: the grid), DynaICL at the budgets each uniform
-    ``k`` costs plus any extra ``budgets``, and DynaICL for each required accuracy."""
+    ``k`` costs plus any extra ``budgets``, for each required batch accuracy
+    (``min_accuracies``) and for each per-input accuracy floor (``accuracy_floors``)."""
     examples = as_examples(test, "test")
     xs = [e.input for e in examples]
     targets = [e.target for e in examples]
@@ -91,6 +93,10 @@ def compare(
         plan = dynaicl.plan(xs, min_accuracy=target)
         note = "" if plan.allocation.met else " (not met)"
         add("dynaicl", f"min_acc={target:g}{note}", plan)
+    for floor in accuracy_floors:
+        plan = dynaicl.plan(xs, accuracy_floor=floor)
+        note = "" if plan.allocation.met else " (not all)"
+        add("dynaicl", f"floor={floor:g}{note}", plan)
     return rows
 
 
