@@ -15,12 +15,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from trace_engine.errors import GraphError
-from trace_engine.graph import paused_gc, topological_order
+from trace_engine.graph import paused_gc, topological_order, traversal_lock
 from trace_engine.nodes import Node, Parameter, check_is_node
 
 FEEDBACK_TYPES = (str, int, float, bool, dict, list, tuple)
 
-_with_feedback: weakref.WeakSet[Node] = weakref.WeakSet()
+# Nodes holding feedback, as plain weak references keyed by id(): a node's plain
+# weak reference is shared with its parents' child links, so registering it
+# allocates nothing for the garbage collector; dead entries are pruned in bulk.
+_with_feedback: dict[int, weakref.ref[Node]] = {}
+_prune_at = 1024
 _lock = threading.Lock()
 
 
@@ -39,23 +43,40 @@ def attach_feedback(node: Node, feedback: Any) -> None:
         )
     node._feedback = (*node._feedback, feedback)
     with _lock:
-        _with_feedback.add(node)
+        _with_feedback[id(node)] = weakref.ref(node)
+        if len(_with_feedback) >= _prune_at:
+            _prune_dead()
+
+
+def _prune_dead() -> None:
+    global _prune_at
+    for key in [k for k, ref in _with_feedback.items() if ref() is None]:
+        del _with_feedback[key]
+    _prune_at = max(1024, 2 * len(_with_feedback))
+
+
+def _live_with_feedback() -> list[Node]:
+    return [n for n in (ref() for ref in _with_feedback.values()) if n is not None]
 
 
 def nodes_with_feedback() -> list[Node]:
     """Every live node holding feedback, oldest first."""
     with _lock:
-        found = list(_with_feedback)
+        found = _live_with_feedback()
     return sorted((n for n in found if n._feedback), key=lambda n: n._serial)
 
 
 def zero_feedback(nodes: Iterable[Node] | None = None) -> None:
     """Clear feedback from ``nodes``, or from every node when none are given."""
     with _lock:
-        targets = list(_with_feedback) if nodes is None else list(nodes)
+        targets = _live_with_feedback() if nodes is None else list(nodes)
         for n in targets:
             n._feedback = ()
-            _with_feedback.discard(n)
+            ref = _with_feedback.get(id(n))
+            if ref is not None and ref() is n:
+                del _with_feedback[id(n)]
+        if nodes is None:
+            _with_feedback.clear()
 
 
 class FeedbackGraph:
@@ -66,62 +87,99 @@ class FeedbackGraph:
     inputs) are reachable as their parents.
     """
 
-    def __init__(self, nodes: list[Node], parameters: list[Parameter], outputs: list[Node]):
+    def __init__(
+        self,
+        nodes: list[Node],
+        parameters: list[Parameter],
+        outputs: list[Node],
+        *,
+        _placed_at: int | None = None,
+    ):
         self.nodes = nodes
         self.parameters = parameters
         self.outputs = outputs
-        self._position: dict[int, int] | None = None
-        self._children: dict[int, list[Node]] | None = None
+        self._placed_at = _placed_at
+        self._links: _PositionLinks | None = None
+        self._ids: set[int] | None = None
 
     def __len__(self) -> int:
         return len(self.nodes)
 
     def __contains__(self, node: object) -> bool:
-        return id(node) in self._positions()
+        if self._ids is None:
+            self._ids = {id(n) for n in self.nodes}
+        return id(node) in self._ids
 
     @property
     def feedback(self) -> dict[Node, list[Any]]:
         """Feedback of each output, in output order."""
         return {o: list(o._feedback) for o in self.outputs}
 
-    def _positions(self) -> dict[int, int]:
-        if self._position is None:
-            self._position = {id(n): i for i, n in enumerate(self.nodes)}
-        return self._position
-
-    def _child_map(self) -> dict[int, list[Node]]:
-        if self._children is None:
-            position = self._positions()
-            children: dict[int, list[Node]] = {}
-            for n in self.nodes:
-                for p in n._parents:
-                    if id(p) in position:
-                        children.setdefault(id(p), []).append(n)
-            self._children = children
-        return self._children
-
     def subgraph(self, parameter: Parameter) -> FeedbackGraph:
         """The part of this graph downstream of one parameter."""
         with paused_gc():
-            return self._subgraph(parameter)
+            links = self._position_links()
+            start = links.parameters.get(id(parameter))
+            if start is None:
+                return FeedbackGraph([], [], [])
+            children = links.children
+            seen = {start}
+            stack = [start]
+            while stack:
+                for child in children[stack.pop()]:
+                    if child not in seen:
+                        seen.add(child)
+                        stack.append(child)
+            nodes = self.nodes
+            found = [nodes[i] for i in sorted(seen)]
+            reached = sorted(links.outputs[i] for i in seen if i in links.outputs)
+            return FeedbackGraph(found, [parameter], [self.outputs[i] for i in reached])
 
-    def _subgraph(self, parameter: Parameter) -> FeedbackGraph:
-        position = self._positions()
-        if id(parameter) not in position:
-            return FeedbackGraph([], [], [])
-        children = self._child_map()
-        seen = {id(parameter)}
-        found = [parameter]
-        stack = [parameter]
-        while stack:
-            for child in children.get(id(stack.pop()), ()):
-                if id(child) not in seen:
-                    seen.add(id(child))
-                    found.append(child)
-                    stack.append(child)
-        found.sort(key=lambda n: position[id(n)])
-        outputs = [o for o in self.outputs if id(o) in seen]
-        return FeedbackGraph(found, [parameter], outputs)
+    def _position_links(self) -> _PositionLinks:
+        if self._links is None:
+            with traversal_lock:
+                self._links = _PositionLinks(self._place_nodes(), self)
+        return self._links
+
+    def _place_nodes(self) -> int:
+        """Write each node's position onto it (``Node._place``), unless the stamps
+        this graph wrote are still the latest; return the first stamp."""
+        if self._placed_at is None or self._placed_at != _latest_placement:
+            self._placed_at = _reserve_places(len(self.nodes))
+            for place, n in enumerate(self.nodes, self._placed_at):
+                n._place = place
+        return self._placed_at
+
+
+class _PositionLinks:
+    """A graph's edges by node position, built once from each node's parents: a
+    subgraph walk then touches small ints only, never a large id() table."""
+
+    def __init__(self, first: int, graph: FeedbackGraph):
+        size = len(graph.nodes)
+        self.children: list[list[int]] = [[] for _ in range(size)]
+        for position, n in enumerate(graph.nodes):
+            for parent in n._parents:
+                at = parent._place - first
+                if 0 <= at < size:
+                    self.children[at].append(position)
+        self.parameters = {id(n): i for i, n in enumerate(graph.nodes) if n.trainable}
+        self.outputs = {o._place - first: i for i, o in enumerate(graph.outputs)}
+
+
+# Positions are stamped on nodes from ever-increasing ranges, so a stamp can never
+# be mistaken for one of another graph; only the latest graph's stamps are read.
+_next_place = 0
+_latest_placement: int | None = None
+
+
+def _reserve_places(count: int) -> int:
+    """A fresh range of ``count`` stamps; call with ``traversal_lock`` held."""
+    global _next_place, _latest_placement
+    first = _next_place
+    _next_place += count
+    _latest_placement = first
+    return first
 
 
 def feedback_graph(
@@ -137,19 +195,26 @@ def feedback_graph(
 
 
 def _paths(parameters: Sequence[Parameter], outputs: list[Node]) -> FeedbackGraph:
-    wanted = {id(p) for p in parameters}
-    order = topological_order(outputs)
-    on_path: set[int] = set()
-    for n in order:
-        key = id(n)
-        if key in wanted:
-            on_path.add(key)
-            continue
-        for p in n._parents:
-            if id(p) in on_path:
-                on_path.add(key)
-                break
-    nodes = [n for n in order if id(n) in on_path]
-    used = [p for p in nodes if id(p) in wanted]
-    reached = [o for o in outputs if id(o) in on_path and o._feedback]
-    return FeedbackGraph(nodes, used, reached)
+    """One pass in topological order: a node is on a path when it is a wanted
+    parameter or has a parent on a path; positions are stamped as nodes are kept."""
+    nodes: list[Node] = []
+    used: list[Parameter] = []
+    with traversal_lock:
+        order = topological_order(outputs)
+        first = _reserve_places(len(order))
+        wanted = object()
+        for p in parameters:
+            p._visit = wanted
+        for n in order:
+            if n._visit is wanted:
+                used.append(n)
+            else:
+                for p in n._parents:
+                    if p._place >= first:
+                        break
+                else:
+                    continue
+            n._place = first + len(nodes)
+            nodes.append(n)
+        reached = [o for o in outputs if o._place >= first and o._feedback]
+    return FeedbackGraph(nodes, used, reached, _placed_at=first)

@@ -62,6 +62,8 @@ class Node:
         "_op",
         "_feedback",
         "_serial",
+        "_visit",
+        "_place",
         "__weakref__",
     )
     trainable = False
@@ -93,6 +95,8 @@ class Node:
         self._op = op
         self._feedback = ()
         self._serial = next(_serials)
+        self._visit = None
+        self._place = -1
         for parent in parents:
             parent._add_child(self)
 
@@ -106,9 +110,15 @@ class Node:
         return made
 
     def _add_child(self, child: Node) -> None:
+        # Most nodes have one child: keep its weak reference bare and make a list
+        # only for the second, so a long trace allocates fewer objects for the
+        # cyclic garbage collector to rescan.
         children = self._children
         if children is None:
-            self._children = [weakref.ref(child)]
+            self._children = weakref.ref(child)
+            return
+        if type(children) is not list:
+            self._children = [children, weakref.ref(child)]
             return
         children.append(weakref.ref(child))
         n = len(children)
@@ -129,7 +139,12 @@ class Node:
 
     @property
     def children(self) -> list[Node]:
-        return [c for c in (r() for r in self._children or ()) if c is not None]
+        links = self._children
+        if links is None:
+            return []
+        if type(links) is not list:
+            links = [links]
+        return [c for c in (r() for r in links) if c is not None]
 
     @property
     def op(self) -> ops.Op | None:
@@ -359,6 +374,8 @@ class Node:
         self._feedback = tuple(state["feedback"])
         self._children = None
         self._serial = next(_serials)
+        self._visit = None
+        self._place = -1
 
 
 class Parameter(Node):

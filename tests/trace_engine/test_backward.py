@@ -1,7 +1,11 @@
+import pickle
+import threading
+
 import pytest
 
 from trace_engine import (
     GraphError,
+    backward,
     bundle,
     feedback_graph,
     node,
@@ -119,3 +123,65 @@ def test_long_chain_is_iterative_not_recursive():
     graph = feedback_graph([x])
     assert len(graph) == 20001 and graph.nodes[-1] is out
     assert len(graph.subgraph(x)) == 20001
+
+
+def test_subgraph_after_a_newer_graph_claimed_the_same_nodes():
+    p, q = node(1, trainable=True), node(2, trainable=True)
+    left = p + 1
+    joined = left * q
+    joined.backward("fb")
+    older = feedback_graph([p, q])
+    newer = feedback_graph([q])
+    assert newer.nodes == [q, joined]
+    assert older.subgraph(p).nodes == [p, left, joined]
+    assert newer.subgraph(q).nodes == [q, joined]
+    assert older.subgraph(q).nodes == [q, joined]
+
+
+def test_subgraph_of_a_parameter_found_on_the_path_but_not_asked_for():
+    p = node(1, trainable=True)
+    inner = node(5, trainable=True)
+    mixed = p + inner
+    out = mixed * 2
+    out.backward("fb")
+    graph = feedback_graph([p])
+    assert graph.parameters == [p]
+    assert graph.subgraph(inner).nodes == []
+    assert graph.subgraph(p).nodes == [p, mixed, out]
+
+
+def test_subgraph_of_an_unpickled_trace_follows_parents():
+    x = node(1, trainable=True, name="x")
+    y = x + 1
+    z = y * 3
+    z.backward("fb")
+    x2, z2 = pickle.loads(pickle.dumps((x, z)))
+    graph = feedback_graph([x2], [z2])
+    assert [n.name for n in graph.subgraph(x2).nodes] == [x.name, y.name, z.name]
+
+
+def test_feedback_graphs_built_in_threads_do_not_mix():
+    def build(results, index):
+        x = node(0, trainable=True)
+        out = x
+        for _ in range(2000):
+            out = out + 1
+        out.backward("fb")
+        graph = feedback_graph([x], [out])
+        results[index] = (len(graph), len(graph.subgraph(x)), graph.nodes[-1] is out)
+
+    results = [None] * 4
+    threads = [threading.Thread(target=build, args=(results, i)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [(2001, 2001, True)] * 4
+
+
+def test_dead_nodes_with_feedback_do_not_pile_up():
+    x = node(1, trainable=True)
+    for i in range(5000):
+        (x + i).backward("fb")
+    assert nodes_with_feedback() == []
+    assert len(backward._with_feedback) < 2048

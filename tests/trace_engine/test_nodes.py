@@ -80,3 +80,11 @@ def test_children_are_weak_and_listed():
 
     gc.collect()
     assert x.children == []
+
+
+def test_children_listed_in_order_past_the_first():
+    x = node(1)
+    made = [x + i for i in range(70)]
+    assert x.children == made
+    del made[::2]
+    assert x.children == made
