@@ -6,16 +6,24 @@ schema sent with the request lists exactly the trainable variables with their
 JSON types, so a backend that enforces schemas (llama.cpp grammars, OpenAI
 structured output) cannot suggest changes to inputs or invent names. Prompts are
 short and concrete so that a 1.5B local model can follow them.
+
+Code variables are the exception: new functions are asked for as fenced
+```python blocks (see :mod:`optimizers.code_replies`), because writing code
+inside a JSON string breaks small models' code. When every variable in the
+problem is code, one plain-text call returns reasoning and code blocks; when
+code and other values are mixed, the JSON call (schema over the other values)
+comes first and a code-block call follows, told what the JSON call chose.
 """
 
 from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from optimizers.base import Optimizer, Proposal, StepResult
+from optimizers.code_replies import code_reply_format, read_code_reply
 from optimizers.problem import (
     DEFAULT_TITLES,
     DEFAULT_TOKEN_BUDGET,
@@ -25,7 +33,7 @@ from optimizers.problem import (
     render_problem,
     show_feedback,
 )
-from optimizers.replies import read_reply
+from optimizers.replies import Reply, read_reply
 from optimizers.values import jsonable, value_schema
 from trace_engine import CodeParameter, FeedbackGraph, Parameter, StateError
 from trace_engine.llm import Budget
@@ -53,11 +61,17 @@ You improve a program by changing its variables. The problem has these sections:
 
 Work out how each variable flows through the code to the outputs, then suggest values that
 fix the feedback exactly (solve for the value; do not just nudge it).
+"""
+"""What the problem's sections mean and how to approach it; a reply format follows it."""
+
+JSON_REPLY_FORMAT = """\
 Reply with one JSON object only:
 {{"reasoning": "<one or two short sentences>", "suggestion": {{"<variable name>": <new value>}}}}
 Use only names from {variables}. Write each value in its type (numbers as numbers).
-For a (code) variable, write the complete new function from its def line, same name and arguments.
 If nothing needs to change, reply TERMINATE."""
+CODE_LATER = "\nLeave out the (code) variables: their new functions are asked for next."
+CHOSEN_TITLE = "#Chosen values"
+"""Heading for the other variables' new values in a mixed problem's code call."""
 
 WORKED_EXAMPLE = """\
 Problem:
@@ -106,13 +120,30 @@ def reply_tokens(parameters: list[Parameter]) -> int:
     return min(room, 4000)
 
 
+def _split(parameters: list[Parameter]) -> tuple[list[CodeParameter], list[Parameter]]:
+    """``(code parameters, the others)``, each in the given order."""
+    code = [p for p in parameters if isinstance(p, CodeParameter)]
+    return code, [p for p in parameters if not isinstance(p, CodeParameter)]
+
+
+def _merged(chosen: Reply, written: Reply) -> Reply:
+    """One reply from a JSON call's values and a code call's functions."""
+    return Reply(
+        reasoning="\n".join(r for r in (chosen.reasoning, written.reasoning) if r),
+        answer=chosen.answer or written.answer,
+        suggestion={**chosen.suggestion, **written.suggestion},
+        terminated=chosen.terminated and written.terminated,
+    )
+
+
 class OptoPrime(Optimizer):
     """The OptoPrime optimizer (Cheng et al., 2024), with validated, schema-bound updates.
 
     ``memory_size=k`` shows the last ``k`` (variables, feedback) pairs; ``objective``
     replaces the #Instruction text; ``example`` is the worked example added to the
-    system prompt (default :data:`WORKED_EXAMPLE`, ``""`` for none); ``prompt_tokens`` bounds the
-    rendered problem; ``titles`` renames sections (keys of
+    system prompt of JSON replies (default :data:`WORKED_EXAMPLE`, ``""`` for none) and
+    ``code_example`` the one for code-block replies (default none); ``prompt_tokens``
+    bounds the rendered problem; ``titles`` renames sections (keys of
     :data:`~optimizers.problem.DEFAULT_TITLES`, plus ``"memory"``).
     """
 
@@ -124,6 +155,7 @@ class OptoPrime(Optimizer):
         memory_size: int = 0,
         objective: str | None = None,
         example: str | None = None,
+        code_example: str = "",
         prompt_tokens: int = DEFAULT_TOKEN_BUDGET,
         max_tokens: int | None = None,
         titles: Mapping[str, str] | None = None,
@@ -134,7 +166,11 @@ class OptoPrime(Optimizer):
             raise ValueError(f"memory_size must be an int >= 0, got {memory_size!r}")
         if not isinstance(prompt_tokens, int) or prompt_tokens <= 0:
             raise ValueError(f"prompt_tokens must be a positive int, got {prompt_tokens!r}")
-        for label, text in (("objective", objective), ("example", example)):
+        for label, text in (
+            ("objective", objective),
+            ("example", example),
+            ("code_example", code_example),
+        ):
             if text is not None and not isinstance(text, str):
                 raise TypeError(f"{label} must be a str, got {type(text).__name__}")
         titles = dict(titles or {})
@@ -149,14 +185,24 @@ class OptoPrime(Optimizer):
         self.memory: deque[dict[str, Any]] = deque(maxlen=memory_size or None)
         self.objective = objective
         self.example = example
+        self.code_example = code_example
         self.prompt_tokens = prompt_tokens
         self.max_tokens = max_tokens
         self.last_problem: Problem | None = None
 
     # Prompt -------------------------------------------------------------------
-    def system_prompt(self) -> str:
+    def system_prompt(self, code: Sequence[CodeParameter] = (), *, code_later: bool = False) -> str:
+        """The system prompt asking for a JSON reply, or for code blocks for ``code``.
+
+        ``code_later``: a JSON call whose code variables are asked for in a next call.
+        """
         text = SYSTEM_PROMPT.format(**self.titles)
-        example = WORKED_EXAMPLE if self.example is None else self.example
+        if code:
+            text += code_reply_format(code)
+            example = self.code_example
+        else:
+            text += JSON_REPLY_FORMAT.format(**self.titles) + (CODE_LATER if code_later else "")
+            example = WORKED_EXAMPLE if self.example is None else self.example
         return f"{text}\n\nExample:\n{example}" if example else text
 
     def instruction(self) -> str:
@@ -188,13 +234,15 @@ class OptoPrime(Optimizer):
         return problem
 
     def messages(self, graph: FeedbackGraph) -> list[dict[str, str]]:
-        """The chat messages for one proposal."""
+        """The chat messages of a step's first call (code blocks when all variables are code)."""
         user = self.problem(graph).text
         memory = self.memory_text()
         if memory:
             user = f"{user}\n\n{memory}"
+        code, values = _split(graph.parameters)
+        system = self.system_prompt(code_later=bool(code)) if values else self.system_prompt(code)
         return [
-            {"role": "system", "content": self.system_prompt()},
+            {"role": "system", "content": system},
             {"role": "user", "content": user},
         ]
 
@@ -207,18 +255,58 @@ class OptoPrime(Optimizer):
         seed: int | None = None,
         messages: list[dict[str, str]] | None = None,
     ) -> Proposal:
-        """One proposal; ``messages`` (from :meth:`messages`) saves re-rendering."""
-        visible = graph.parameters
+        """One proposal; ``messages`` (from :meth:`messages`) saves re-rendering.
+
+        Values come from a schema-bound JSON call, functions from a code-block call;
+        a problem with both makes the JSON call first and shows its choices to the
+        code call.
+        """
         messages = messages or self.messages(graph)
+        code, values = _split(graph.parameters)
+        options = {"temperature": temperature, "seed": seed}
+        chosen = self._json_reply(messages, values, options) if values else None
+        if not code:
+            return Proposal.from_reply(chosen)
+        if chosen is not None:
+            messages = self._code_messages(messages, code, chosen)
+        written = self._code_reply(messages, code, options)
+        return Proposal.from_reply(written if chosen is None else _merged(chosen, written))
+
+    def _json_reply(
+        self, messages: list[dict[str, str]], values: list[Parameter], options: dict[str, Any]
+    ) -> Reply:
         completion = self.complete(
             messages,
-            temperature=temperature,
-            seed=seed,
-            max_tokens=self.reply_room(messages, self.max_tokens or reply_tokens(visible)),
-            json_schema=suggestion_schema(visible),
+            max_tokens=self.reply_room(messages, self.max_tokens or reply_tokens(values)),
+            json_schema=suggestion_schema(values),
+            **options,
         )
-        reply = read_reply(completion.text, completion.json, names=[p.name for p in visible])
-        return Proposal.from_reply(reply)
+        return read_reply(completion.text, completion.json, names=[p.name for p in values])
+
+    def _code_messages(
+        self, messages: list[dict[str, str]], code: list[CodeParameter], chosen: Reply
+    ) -> list[dict[str, str]]:
+        user = messages[-1]["content"]
+        if chosen.suggestion:
+            shown = json.dumps({k: jsonable(v) for k, v in chosen.suggestion.items()})
+            user = f"{user}\n\n{CHOSEN_TITLE}\n{elide(shown, 1000)}"
+        return [
+            {"role": "system", "content": self.system_prompt(code)},
+            {"role": "user", "content": user},
+        ]
+
+    def _code_reply(
+        self,
+        messages: list[dict[str, str]],
+        code: list[CodeParameter],
+        options: dict[str, Any],
+    ) -> Reply:
+        completion = self.complete(
+            messages,
+            max_tokens=self.reply_room(messages, self.max_tokens or reply_tokens(code)),
+            **options,
+        )
+        return read_code_reply(completion.text, code)
 
     # Memory -------------------------------------------------------------------
     def after_step(

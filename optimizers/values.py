@@ -3,8 +3,10 @@
 An LLM answers in JSON, so a suggestion arrives as a JSON type. Here it is given
 back the parameter's own type (``"5"`` or ``5.0`` for an int, a list for a tuple,
 a JSON text for a dict, ...), code is cleaned up (fences, stray indentation,
-decorators, doubly escaped newlines) and formatted, and the JSON schema telling a
-backend which types to produce is built. Anything that cannot be converted raises
+decorators, doubly escaped newlines) and formatted, new code that leaves out the
+function's docstring gets the current docstring back (it is the function's
+specification: a rewrite that drops it would hide the task from every later
+step), and the JSON schema telling a backend which types to produce is built. Anything that cannot be converted raises
 :class:`~trace_engine.errors.InvalidUpdate` with the reason.
 """
 
@@ -56,7 +58,7 @@ def convert(param: Parameter, value: Any) -> Any:
     if isinstance(param, CodeParameter):
         if not isinstance(value, str):
             raise InvalidUpdate(f"expected the function's source as a string, got {_kind(value)}")
-        return format_code(value, param.fn_name)
+        return keep_docstring(format_code(value, param.fn_name), param.data, param.fn_name)
     current = param.data
     target = type(current)
     if current is None or target not in _JSON_TYPES:
@@ -158,6 +160,50 @@ def format_code(source: str, fn_name: str) -> str:
         if line or (kept and kept[-1]):
             kept.append(line)
     return "\n".join(kept).strip("\n") + "\n"
+
+
+def _function(source: str, fn_name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for item in tree.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == fn_name:
+            return item
+    return None
+
+
+def _docstring_node(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Expr | None:
+    first = definition.body[0]
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return first
+    return None
+
+
+def keep_docstring(source: str, previous: str, fn_name: str) -> str:
+    """``source`` with ``previous``'s docstring of ``fn_name`` put back if ``source`` has none.
+
+    Left as it is when either does not parse, ``source`` has a docstring of its
+    own, its body starts on the ``def`` line, or the docstring cannot be re-indented.
+    """
+    new, old = _function(source, fn_name), _function(previous, fn_name)
+    if new is None or old is None or _docstring_node(new) is not None:
+        return source
+    docstring = _docstring_node(old)
+    body = new.body[0]
+    if docstring is None or body.lineno == new.lineno:
+        return source
+    old_lines = previous.splitlines()[docstring.lineno - 1 : docstring.end_lineno]
+    lines = source.splitlines()
+    indent = lines[body.lineno - 1][: body.col_offset]
+    quoted = textwrap.indent(textwrap.dedent("\n".join(old_lines)), indent)
+    first = min([body.lineno] + [d.lineno for d in getattr(body, "decorator_list", [])])
+    result = "\n".join(lines[: first - 1] + quoted.splitlines() + lines[first - 1 :]) + "\n"
+    return result if _function(result, fn_name) is not None else source
 
 
 def _without_decorators(lines: list[str], fn_name: str) -> list[str]:

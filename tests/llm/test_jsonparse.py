@@ -22,6 +22,8 @@ from trace_engine.llm.jsonparse import parse_samples, with_schema_instruction
             {"reasoning": "it's fine", "ok": False},
         ),
         ("42", 42),
+        ('{"code": "def f(x):\n    return x"}', {"code": "def f(x):\n    return x"}),
+        ('Reply: {"a": "line one\n\tline two"} done', {"a": "line one\n\tline two"}),
     ],
 )
 def test_parses_what_small_models_write(text, expected):

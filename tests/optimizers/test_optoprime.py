@@ -153,7 +153,9 @@ def test_good_code_is_formatted_and_runs(scripted, suggest_reply):
     opt = OptoPrime([param], scripted(suggest_reply(**{param.name: code})))
     opt.backward(double_it(4), "expected 8")
     result = opt.step()
-    assert result.applied[param.name] == "def double_it(x):\n    return x * 2\n"
+    assert result.applied[param.name] == (
+        'def double_it(x):\n    """Doubles x."""\n    return x * 2\n'
+    )
     assert double_it(4).data == 8
 
 

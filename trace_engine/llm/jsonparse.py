@@ -24,7 +24,8 @@ def parse_json_lenient(text: str) -> Any:
     Tries, in order: the whole text as JSON; the contents of each fenced code
     block; then each ``{`` or ``[`` in the text, parsed as JSON (ignoring what
     follows the value) or as a Python literal (single quotes, ``True``/``None``,
-    ``true``/``null``, trailing commas, tuples become lists).
+    ``true``/``null``, trailing commas, tuples become lists). Raw line breaks and
+    tabs inside strings are accepted (models write multi-line values that way).
 
     Raises ``ValueError`` naming the problem when nothing in the text parses.
     """
@@ -34,7 +35,7 @@ def parse_json_lenient(text: str) -> Any:
     if not stripped:
         raise ValueError("no JSON found: the text is empty")
     try:
-        return json.loads(stripped)
+        return json.loads(stripped, strict=False)
     except ValueError:
         pass
     for block in _FENCE.findall(stripped):
@@ -82,10 +83,10 @@ _NOTHING = object()
 
 def _first_value(text: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, strict=False)
     except ValueError:
         pass
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)
     for start in _candidate_starts(text):
         try:
             return decoder.raw_decode(text, start)[0]
