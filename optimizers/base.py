@@ -250,7 +250,7 @@ class Optimizer:
         with self.metering() as meter:
             try:
                 graph = self.feedback_graph()
-                proposal = self.propose(graph)
+                proposal = self.step_proposal(graph)
                 result = self.update(proposal, graph)
             except Exception as exc:
                 self._restore(before)
@@ -274,6 +274,10 @@ class Optimizer:
     ) -> Proposal:
         """Ask for new values (sampling at ``temperature``); subclasses implement this."""
         raise NotImplementedError(f"{type(self).__name__} does not implement propose()")
+
+    def step_proposal(self, graph: FeedbackGraph) -> Proposal:
+        """The proposal :meth:`step` validates and applies: one :meth:`propose` by default."""
+        return self.propose(graph)
 
     def after_step(
         self, result: StepResult, before: dict[str, Any], graph: FeedbackGraph | None

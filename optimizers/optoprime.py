@@ -33,7 +33,7 @@ from optimizers.problem import (
     render_problem,
     show_feedback,
 )
-from optimizers.replies import Reply, read_reply
+from optimizers.replies import Reply, ReplyError, read_reply
 from optimizers.values import jsonable, value_schema
 from trace_engine import CodeParameter, FeedbackGraph, Parameter, StateError
 from trace_engine.llm import Budget
@@ -44,6 +44,8 @@ DEFAULT_OBJECTIVE = (
 MEMORY_TITLE = "#Past attempts"
 REASONING_CHARS = 600
 """Longest reasoning the schema allows: keeps small models from rambling."""
+RESAMPLE_TEMPERATURE = 0.8
+"""Temperature of a repeated request after a reply that changed nothing."""
 REQUIRE_ALL_UP_TO = 4
 """With at most this many variables, the schema asks for a value for each of them."""
 
@@ -126,6 +128,15 @@ def _split(parameters: list[Parameter]) -> tuple[list[CodeParameter], list[Param
     return code, [p for p in parameters if not isinstance(p, CodeParameter)]
 
 
+def _unused(accepted: dict[str, Any], rejected: dict[str, str]) -> str | None:
+    """Why a validated proposal would change nothing, or ``None`` when it changes something."""
+    if accepted:
+        return None
+    if rejected:
+        return "rejected: " + "; ".join(f"{k}: {v}" for k, v in rejected.items())
+    return "no change"
+
+
 def _merged(chosen: Reply, written: Reply) -> Reply:
     """One reply from a JSON call's values and a code call's functions."""
     return Reply(
@@ -145,6 +156,13 @@ class OptoPrime(Optimizer):
     ``code_example`` the one for code-block replies (default none); ``prompt_tokens``
     bounds the rendered problem; ``titles`` renames sections (keys of
     :data:`~optimizers.problem.DEFAULT_TITLES`, plus ``"memory"``).
+
+    ``resample=k``: when a reply would change nothing (no readable suggestion, every
+    value rejected, or every value equal to the current one) and is not TERMINATE,
+    ask again, up to ``k`` times, at :data:`RESAMPLE_TEMPERATURE` with a new seed.
+    Greedy decoding gives a small model the same wrong answer to the same prompt
+    (in HumanEval repair the 1.5B model re-proposed identical failing code on every
+    later step), so without this such steps are spent for nothing.
     """
 
     def __init__(
@@ -160,8 +178,12 @@ class OptoPrime(Optimizer):
         max_tokens: int | None = None,
         titles: Mapping[str, str] | None = None,
         budget: Budget | None = None,
+        resample: int = 1,
     ):
         super().__init__(parameters, llm, budget=budget)
+        if not isinstance(resample, int) or isinstance(resample, bool) or resample < 0:
+            raise ValueError(f"resample must be an int >= 0, got {resample!r}")
+        self.resample = resample
         if not isinstance(memory_size, int) or memory_size < 0:
             raise ValueError(f"memory_size must be an int >= 0, got {memory_size!r}")
         if not isinstance(prompt_tokens, int) or prompt_tokens <= 0:
@@ -271,6 +293,31 @@ class OptoPrime(Optimizer):
             messages = self._code_messages(messages, code, chosen)
         written = self._code_reply(messages, code, options)
         return Proposal.from_reply(written if chosen is None else _merged(chosen, written))
+
+    def step_proposal(self, graph: FeedbackGraph) -> Proposal:
+        """The step's proposal, asked for again while it would change nothing (``resample``)."""
+        unused: list[str] = []
+        for attempt in range(self.resample + 1):
+            options: dict[str, Any] = {}
+            if attempt:
+                options = {
+                    "temperature": RESAMPLE_TEMPERATURE,
+                    "seed": len(self.history) * (self.resample + 1) + attempt,
+                }
+            try:
+                proposal = self.propose(graph, **options)
+            except ReplyError as exc:
+                if attempt == self.resample:
+                    raise
+                unused.append(f"unreadable: {exc}")
+                continue
+            why = None if proposal.terminated else _unused(*self.validate(proposal.values))
+            if why is None or attempt == self.resample:
+                break
+            unused.append(why)
+        if unused:
+            proposal.details["resampled"] = unused
+        return proposal
 
     def _json_reply(
         self, messages: list[dict[str, str]], values: list[Parameter], options: dict[str, Any]

@@ -93,7 +93,7 @@ class OptoPrimeMulti(OptoPrime):
         workers: int | None = None,
         **options: Any,
     ):
-        super().__init__(parameters, llm, **options)
+        super().__init__(parameters, llm, **{"resample": 0, **options})
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be an int >= 1, got {n!r}")
         if select not in SELECTIONS:

@@ -125,13 +125,19 @@ def test_new_code_without_a_docstring_gets_the_old_one_back(new, expected):
     assert keep_docstring(new, PREVIOUS, "f") == expected
 
 
-@bundle(trainable=True)
-def halve(x):
-    """Returns half of x."""
-    return x
+def _halve():
+    """A fresh trainable ``halve`` (each test changes its code)."""
+
+    @bundle(trainable=True)
+    def halve(x):
+        """Returns half of x."""
+        return x
+
+    return halve
 
 
 def test_optoprime_asks_for_code_blocks_without_a_schema_when_all_variables_are_code(scripted):
+    halve = _halve()
     param = halve.parameters()[0]
     llm = scripted("It must divide.\n```python\ndef halve(x):\n    return x / 2\n```")
     opt = OptoPrime([param], llm)
@@ -173,6 +179,7 @@ def test_mixed_problems_make_a_json_call_then_a_code_call_that_sees_its_choice(s
 
 
 def test_a_code_reply_without_code_fails_the_step_and_changes_nothing(scripted):
+    halve = _halve()
     param = halve.parameters()[0]
     before = param.data
     opt = OptoPrime([param], scripted("You should divide x by two."))
@@ -180,3 +187,72 @@ def test_a_code_reply_without_code_fails_the_step_and_changes_nothing(scripted):
     result = opt.step()
     assert not result.ok and result.error_type == "ReplyError" and "no code block" in result.error
     assert param.data == before
+
+
+class _OptionsSpy:
+    """A scripted backend that also records each call's temperature and seed."""
+
+    def __init__(self, *replies: str):
+        from trace_engine.llm import CallableLLM
+
+        self.replies = list(replies)
+        self.options: list[tuple[float, int | None]] = []
+        spy = self
+
+        class Spy(CallableLLM):
+            def complete(self, messages, **options):
+                spy.options.append((options.get("temperature"), options.get("seed")))
+                return super().complete(messages, **options)
+
+        self.llm = Spy(lambda messages: self.replies[min(len(self.options), len(self.replies)) - 1])
+
+
+REPEAT = "Same.\n```python\ndef halve(x):\n    return x\n```"
+FIXED = "Divide.\n```python\ndef halve(x):\n    return x / 2\n```"
+
+
+def test_a_reply_that_changes_nothing_is_asked_for_again_at_a_higher_temperature():
+    halve = _halve()
+    param = halve.parameters()[0]
+    spy = _OptionsSpy(REPEAT, FIXED)
+    opt = OptoPrime([param], spy.llm)
+    opt.backward(halve(4), "expected 2")
+    result = opt.step()
+    assert result.changed and result.calls == 2 and halve(4).data == 2
+    assert spy.options[0] == (0.0, None)
+    assert spy.options[1][0] == 0.8 and isinstance(spy.options[1][1], int)
+    assert result.details["resampled"] == ["no change"]
+
+
+@pytest.mark.parametrize(
+    "first, why",
+    [
+        ("No idea.", "unreadable"),
+        ("```python\ndef halve(x):\n    return (\n```", "rejected: "),
+    ],
+    ids=["unreadable", "rejected"],
+)
+def test_unreadable_or_rejected_replies_are_asked_for_again(first, why):
+    halve = _halve()
+    param = halve.parameters()[0]
+    spy = _OptionsSpy(first, FIXED)
+    opt = OptoPrime([param], spy.llm)
+    opt.backward(halve(4), "expected 2")
+    result = opt.step()
+    assert result.changed and result.calls == 2
+    assert result.details["resampled"][0].startswith(why)
+
+
+def test_resample_zero_and_terminate_make_one_call():
+    halve = _halve()
+    param = halve.parameters()[0]
+    spy = _OptionsSpy(REPEAT, FIXED)
+    opt = OptoPrime([param], spy.llm, resample=0)
+    opt.backward(halve(4), "expected 2")
+    result = opt.step()
+    assert not result.changed and result.calls == 1 and "resampled" not in result.details
+    opt = OptoPrime([param], _OptionsSpy("TERMINATE", FIXED).llm)
+    opt.backward(halve(4), "expected 2")
+    assert opt.step().terminated and opt.history[-1].calls == 1
+    with pytest.raises(ValueError, match="resample"):
+        OptoPrime([param], spy.llm, resample=-1)

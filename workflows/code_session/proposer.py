@@ -84,7 +84,11 @@ class OptoPrimeProposer:
             description=f"The code of {fn_name}."
             + (f" Its docstring: {docstring}" if docstring else ""),
         )
-        self.optimizer = OptoPrime([self.code], llm, memory_size=memory_size, objective=OBJECTIVE)
+        # resample=0: each round's candidate, even an invalid one, goes to the review and its
+        # rejection is the next round's feedback.
+        self.optimizer = OptoPrime(
+            [self.code], llm, memory_size=memory_size, objective=OBJECTIVE, resample=0
+        )
         self._summaries: dict[str, str] = {}
 
         def measure_in_sandbox(code: str) -> str:
