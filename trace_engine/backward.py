@@ -87,6 +87,8 @@ class FeedbackGraph:
     inputs) are reachable as their parents.
     """
 
+    __slots__ = ("nodes", "parameters", "outputs", "_placed_at", "_links", "_ids")
+
     def __init__(
         self,
         nodes: list[Node],
@@ -119,7 +121,7 @@ class FeedbackGraph:
         """The part of this graph downstream of one parameter."""
         with paused_gc():
             links = self._position_links()
-            start = links.parameters.get(id(parameter))
+            start = links.position_of(parameter)
             if start is None:
                 return FeedbackGraph([], [], [])
             children = links.children
@@ -156,6 +158,8 @@ class _PositionLinks:
     subgraph walk then touches small ints only, never a large id() table."""
 
     def __init__(self, first: int, graph: FeedbackGraph):
+        self.nodes = graph.nodes
+        self.first = first
         size = len(graph.nodes)
         self.children: list[list[int]] = [[] for _ in range(size)]
         for position, n in enumerate(graph.nodes):
@@ -163,8 +167,18 @@ class _PositionLinks:
                 at = parent._place - first
                 if 0 <= at < size:
                     self.children[at].append(position)
-        self.parameters = {id(n): i for i, n in enumerate(graph.nodes) if n.trainable}
         self.outputs = {o._place - first: i for i, o in enumerate(graph.outputs)}
+        self._positions: dict[int, int] | None = None
+
+    def position_of(self, n: Node) -> int | None:
+        """``n``'s position, read from its stamp when that still names it, else
+        from an id() table built the first time a stamp has been overwritten."""
+        at = n._place - self.first
+        if 0 <= at < len(self.nodes) and self.nodes[at] is n:
+            return at
+        if self._positions is None:
+            self._positions = {id(m): i for i, m in enumerate(self.nodes)}
+        return self._positions.get(id(n))
 
 
 # Positions are stamped on nodes from ever-increasing ranges, so a stamp can never
