@@ -1,6 +1,7 @@
 """LLM optimizers that read the feedback subgraph and update trainable parameters.
 
-``OptoPrime`` (trace + feedback -> schema-bound suggestions), ``OptoPrimeMulti``
+``OptoPrime`` (trace + feedback -> schema-bound suggestions, new functions as
+code blocks), ``OptoPrimeMulti``
 (several candidates, then select), ``OPRO`` (history of values and scores),
 ``TextGrad`` (textual gradients walked backward), plus ``BeamSearch`` and
 ``BestSoFar`` for search and rollback. Every step is propose -> validate -> apply
@@ -8,6 +9,7 @@ and returns a :class:`StepResult`; a failed step changes nothing.
 """
 
 from optimizers.base import NoFeedback, Optimizer, Proposal, StepResult
+from optimizers.code_replies import read_code_reply
 from optimizers.opro import OPRO
 from optimizers.optoprime import WORKED_EXAMPLE, OptoPrime, suggestion_schema
 from optimizers.problem import DEFAULT_TITLES, Problem, render_problem
@@ -31,6 +33,7 @@ __all__ = [
     "ReplyError",
     "StepResult",
     "TextGrad",
+    "read_code_reply",
     "read_reply",
     "render_problem",
     "suggestion_schema",

@@ -6,7 +6,10 @@ parameter feeds one traced operation, ``run_unit_tests``, which runs the code
 against the task's tests in a separate process with a timeout; the test report
 (which checks failed, what the function returned and what was expected, the
 error and the line it came from, or a timeout) is the feedback the optimizer
-reads. One :class:`CodeRepair` module holds the functions of several tasks; the
+reads. For a stub the feedback first says that the body is empty and is to be
+written from the docstring: listing only the failing checks (mostly edge cases
+like an empty input) led the small model to patch those cases into the stub
+instead of implementing the function. One :class:`CodeRepair` module holds the functions of several tasks; the
 trainer optimizes them one task per step.
 """
 
@@ -68,6 +71,22 @@ def stub_from_header(header: str) -> str:
     body = definition.body
     indent = " " * (body[0].col_offset if body else definition.col_offset + 4)
     return header.rstrip() + f"\n{indent}pass\n"
+
+
+def is_stub(code: str, entry_point: str) -> bool:
+    """True when ``entry_point``'s body in ``code`` is only a docstring, ``pass`` or ``...``."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    for item in tree.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == entry_point:
+            return all(
+                isinstance(statement, ast.Pass)
+                or (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant))
+                for statement in item.body
+            )
+    return False
 
 
 def humaneval_task(problem: HumanEvalProblem, *, start: str = "stub") -> RepairTask:
@@ -191,6 +210,12 @@ class CodeRepair(Module):
         report = report_from_output(output.data)
         if report.solved:
             feedback = f"Correct: {output.data['report']}."
+        elif is_stub(self.code[task.name].data, task.entry_point):
+            feedback = (
+                f"`{task.entry_point}` has no implementation yet: its body is empty, so every "
+                f"check fails. Write its body so that it does what its docstring describes. "
+                f"{output.data['report']}"
+            )
         else:
             feedback = (
                 f"The code of `{task.entry_point}` fails its unit tests. "
