@@ -70,8 +70,15 @@ JSON_REPLY_FORMAT = """\
 Reply with one JSON object only:
 {{"reasoning": "<one or two short sentences>", "suggestion": {{"<variable name>": <new value>}}}}
 Use only names from {variables}. Write each value in its type (numbers as numbers).
+{code_rule}
 If nothing needs to change, reply TERMINATE."""
-CODE_LATER = "\nLeave out the (code) variables: their new functions are asked for next."
+CODE_INLINE = (
+    "For a (code) variable, write the complete new function from its def line, "
+    "same name and arguments."
+)
+"""The code rule of a JSON-only prompt: the wording the value problems were measured
+with before code moved to fenced blocks, kept so their prompt did not change."""
+CODE_LATER = "Leave out the (code) variables: their new functions are asked for next."
 CHOSEN_TITLE = "#Chosen values"
 """Heading for the other variables' new values in a mixed problem's code call."""
 
@@ -223,7 +230,8 @@ class OptoPrime(Optimizer):
             text += code_reply_format(code)
             example = self.code_example
         else:
-            text += JSON_REPLY_FORMAT.format(**self.titles) + (CODE_LATER if code_later else "")
+            code_rule = CODE_LATER if code_later else CODE_INLINE
+            text += JSON_REPLY_FORMAT.format(**self.titles, code_rule=code_rule)
             example = WORKED_EXAMPLE if self.example is None else self.example
         return f"{text}\n\nExample:\n{example}" if example else text
 
