@@ -162,7 +162,8 @@ def format_code(source: str, fn_name: str) -> str:
     return "\n".join(kept).strip("\n") + "\n"
 
 
-def _function(source: str, fn_name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+def find_function(source: str, fn_name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The top-level definition of ``fn_name`` in ``source``; ``None`` when absent or unparseable."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -190,7 +191,7 @@ def keep_docstring(source: str, previous: str, fn_name: str) -> str:
     Left as it is when either does not parse, ``source`` has a docstring of its
     own, its body starts on the ``def`` line, or the docstring cannot be re-indented.
     """
-    new, old = _function(source, fn_name), _function(previous, fn_name)
+    new, old = find_function(source, fn_name), find_function(previous, fn_name)
     if new is None or old is None or _docstring_node(new) is not None:
         return source
     docstring = _docstring_node(old)
@@ -203,7 +204,7 @@ def keep_docstring(source: str, previous: str, fn_name: str) -> str:
     quoted = textwrap.indent(textwrap.dedent("\n".join(old_lines)), indent)
     first = min([body.lineno] + [d.lineno for d in getattr(body, "decorator_list", [])])
     result = "\n".join(lines[: first - 1] + quoted.splitlines() + lines[first - 1 :]) + "\n"
-    return result if _function(result, fn_name) is not None else source
+    return result if find_function(result, fn_name) is not None else source
 
 
 def _without_decorators(lines: list[str], fn_name: str) -> list[str]:

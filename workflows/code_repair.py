@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optimizers.values import find_function
 from trace_engine.bundle import Bundle, bundle
 from trace_engine.code import CodeParameter
 from trace_engine.modules import Module
@@ -75,18 +76,12 @@ def stub_from_header(header: str) -> str:
 
 def is_stub(code: str, entry_point: str) -> bool:
     """True when ``entry_point``'s body in ``code`` is only a docstring, ``pass`` or ``...``."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return False
-    for item in tree.body:
-        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == entry_point:
-            return all(
-                isinstance(statement, ast.Pass)
-                or (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant))
-                for statement in item.body
-            )
-    return False
+    definition = find_function(code, entry_point)
+    return definition is not None and all(
+        isinstance(statement, ast.Pass)
+        or (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant))
+        for statement in definition.body
+    )
 
 
 def humaneval_task(problem: HumanEvalProblem, *, start: str = "stub") -> RepairTask:
