@@ -10,12 +10,22 @@ Rendering is linear in the size of the subgraph and fits a token budget: values
 are elided from the middle, repeated calls of one operation are folded, and as
 a last resort only the calls nearest the variables and the outputs are kept.
 Trainable variables and feedback are never shortened. Output is deterministic.
+
+Nodes other than the variables are shown under local names: a node's name
+without the process-wide counter suffix, numbered again within the problem
+(``run_unit_tests_107`` shows as ``run_unit_tests``). So the same computation
+renders to the same text whatever else the process traced before it, which
+keeps completion-cache keys stable and a small model's greedy answer from
+flipping on a counter (the 1.5B model solved a HumanEval problem traced alone
+and failed it when traced after nineteen others, for this difference only).
+Variables keep their real names: replies refer to them.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,29 +149,63 @@ class _Facts:
             n for n in graph.nodes if n.op is not None and id(n) not in trainable
         ]
         self.is_output = [id(n) in outputs for n in self.ops]
-        self.lines = [_call_line(n) for n in self.ops]
-        self.values = [_node_value(n) for n in self.ops]
         self.inputs: list[list[Node]] = []
+        for n in self.ops:
+            self.inputs.append([p for p in n._parents if id(p) not in in_graph])
+        self.names = _LocalNames(self.parameters)
+        for n, outside in zip(self.ops, self.inputs):
+            for p in outside:
+                self.names.add(p)
+            self.names.add(n)
+        self.lines = [_call_line(n, self.names) for n in self.ops]
+        self.values = [_node_value(n) for n in self.ops]
         self.input_text: dict[int, str] = {}
         self.occurrence: list[int] = []
         self.totals: dict[str, int] = {}
-        for n in self.ops:
-            outside = [p for p in n._parents if id(p) not in in_graph]
-            self.inputs.append(outside)
+        for n, outside in zip(self.ops, self.inputs):
             for p in outside:
                 if id(p) not in self.input_text:
-                    self.input_text[id(p)] = f"({_type_of(p)}) {p.name}={show_value(p.data)}"
+                    self.input_text[id(p)] = f"({_type_of(p)}) {self.names[p]}={show_value(p.data)}"
             self.occurrence.append(self.totals.get(n.op_name, 0))
             self.totals[n.op_name] = self.totals.get(n.op_name, 0) + 1
+
+
+_COUNTER_SUFFIX = re.compile(r"_\d+$")
+
+
+class _LocalNames:
+    """Names for one problem: variables keep theirs, other nodes drop the counter
+    suffix and are numbered again in order of appearance, never reusing a name."""
+
+    def __init__(self, parameters: list[Node]):
+        self._names = {id(p): p.name for p in parameters}
+        self._taken = set(self._names.values())
+        self._next: dict[str, int] = {}
+
+    def add(self, n: Node) -> None:
+        if id(n) in self._names:
+            return
+        base = _COUNTER_SUFFIX.sub("", n.name) or n.name
+        k = self._next.get(base, 0)
+        name = base if k == 0 else f"{base}_{k}"
+        while name in self._taken:
+            k += 1
+            name = f"{base}_{k}"
+        self._next[base] = k + 1
+        self._taken.add(name)
+        self._names[id(n)] = name
+
+    def __getitem__(self, n: Node) -> str:
+        return self._names.get(id(n), n.name)
 
 
 def _type_of(n: Node) -> str:
     return type_label(n) if n.trainable else type(n._data).__name__
 
 
-def _call_line(n: Node) -> str:
-    args = ", ".join(f"{arg}={p.name}" for arg, p in n.inputs.items())
-    line = f"{n.name} = {n.op_name}({args})"
+def _call_line(n: Node, names: _LocalNames) -> str:
+    args = ", ".join(f"{arg}={names[p]}" for arg, p in n.inputs.items())
+    line = f"{names[n]} = {n.op_name}({args})"
     if isinstance(n, ExceptionNode):
         line += f"  # raised {error_text(n)}"
     return line
@@ -192,7 +236,7 @@ def _feedback(facts: _Facts) -> str:
     for o in facts.outputs:
         for fb in o._feedback:
             text = show_feedback(fb)
-            lines.append(text if single else f"{o.name}: {text}")
+            lines.append(text if single else f"{facts.names[o]}: {text}")
     return "\n".join(lines)
 
 
@@ -245,7 +289,7 @@ def _layout(
         value = facts.values[i]
         if len(value) > limit:
             elided += 1
-        entry = f"({type(n._data).__name__}) {n.name}={elide(value, limit)}"
+        entry = f"({type(n._data).__name__}) {facts.names[n]}={elide(value, limit)}"
         (outputs if facts.is_output[i] else others).append(entry)
     code.extend(_fold_lines(pending))
     input_lines = [elide(text, limit + 40) for text in inputs.values()]

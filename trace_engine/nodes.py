@@ -21,6 +21,7 @@ from trace_engine.errors import GraphError, InvalidUpdate
 _serials = itertools.count()
 _name_counters: dict[str, Iterator[int]] = {}
 _NOT_WORD = re.compile(r"\W+")
+_NUMBERED = re.compile(r"(.+)_\d+$")
 
 
 def unique_name(base: str) -> str:
@@ -29,6 +30,9 @@ def unique_name(base: str) -> str:
     counter = _name_counters.get(base)
     if counter is None:
         counter = _name_counters.setdefault(base, itertools.count())
+        numbered = _NUMBERED.match(base)
+        if numbered and numbered.group(1) in _name_counters:
+            next(counter)  # ``base`` may already have been given out as a numbered name
     n = next(counter)
     if n == 0:
         return base

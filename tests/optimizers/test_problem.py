@@ -23,16 +23,15 @@ def test_rendered_problem_snapshot():
     z = y + 1
     z.backward("z should be 10")
     problem = render_problem(feedback_graph([x]), instruction="Make z right.")
-    one = z.inputs["b"].name
     assert problem.text == (
         "#Instruction\nMake z right.\n\n"
-        f"#Code\n{y.name} = multiply(a=snap_x, b=snap_c)\n{z.name} = add(a={y.name}, b={one})\n\n"
+        "#Code\nmultiply = multiply(a=snap_x, b=snap_c)\nadd = add(a=multiply, b=b)\n\n"
         "#Documentation\n[multiply] Returns a * b.\n[add] Returns a + b.\n\n"
         "#Variables\n(int) snap_x=2  # the knob\n\n"
         "#Constraints\nsnap_x: keep it small\n\n"
-        f"#Inputs\n(int) snap_c=3\n(int) {one}=1\n\n"
-        f"#Others\n(int) {y.name}=6\n\n"
-        f"#Outputs\n(int) {z.name}=7\n\n"
+        "#Inputs\n(int) snap_c=3\n(int) b=1\n\n"
+        "#Others\n(int) multiply=6\n\n"
+        "#Outputs\n(int) add=7\n\n"
         "#Feedback\nz should be 10"
     )
     assert problem.folded == 0 and problem.elided == 0 and not problem.over_budget
@@ -95,7 +94,34 @@ def test_large_graph_folds_repeated_calls_and_fits_the_budget():
     assert "more call(s) of add folded" in problem.text
     assert "(int) fold_x=0" in problem.text
     assert problem.text.endswith("#Feedback\nshould be 7")
-    assert f"{out.name} = add(" in problem.text
+    assert "add_3999 = add(a=add_3998, b=b_3999)" in problem.text
+
+
+def test_names_are_local_to_the_problem_not_to_the_process():
+    def render():
+        x = node(1, trainable=True, name="local_x")
+        out = (x * 2) + 1
+        out.backward("too small")
+        text = render_problem(feedback_graph([x], [out])).text
+        out.zero_feedback()
+        return text
+
+    first = render()
+    for i in range(50):
+        _chain(node(i), 3)
+    assert render().replace("local_x_1", "local_x") == first
+    assert "add = add(a=multiply, b=b_1)" in first
+
+
+def test_local_names_never_take_a_variable_name():
+    knob = node(1, trainable=True, name="clash_knob")
+    other = node(5, name="clash_knob")
+    out = knob * other
+    out.backward("fb")
+    problem = render_problem(feedback_graph([knob]))
+    assert knob.name == "clash_knob"
+    assert problem.sections["code"] == "multiply = multiply(a=clash_knob, b=clash_knob_1)"
+    assert problem.sections["inputs"] == "(int) clash_knob_1=5"
 
 
 def test_many_distinct_ops_fall_back_to_a_window_near_variables_and_outputs():

@@ -88,3 +88,11 @@ def test_children_listed_in_order_past_the_first():
     assert x.children == made
     del made[::2]
     assert x.children == made
+
+
+def test_a_name_given_out_with_a_number_is_not_given_again():
+    first, second = node(1, name="dup_base"), node(2, name="dup_base")
+    explicit = node(3, name=second.name)
+    assert len({first.name, second.name, explicit.name}) == 3
+    later = node(4, name="dup_base")
+    assert later.name not in {first.name, second.name, explicit.name}
