@@ -95,7 +95,7 @@ def test_demo_reports_before_and_after_truthfully(server, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "solved: 0 of 1 before, 1 of 1 after" in done.stdout
-    assert "def strlen(string: str) -> int:\n    \"\"\" Return length" in done.stdout
+    assert 'def strlen(string: str) -> int:\n    """ Return length' in done.stdout
     assert "    return len(string)" in done.stdout
     assert (tmp_path / "demo" / "run" / "progress.png").is_file()
     assert "# HumanEval/23: solved" in (tmp_path / "demo" / "optimized.py").read_text()
