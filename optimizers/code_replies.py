@@ -74,6 +74,30 @@ def code_blocks(text: str) -> list[CodeBlock]:
     return blocks
 
 
+_STATEMENT_START = re.compile(r"^(?:async[ \t]+def|def|class|import|from|@)\b")
+
+
+def without_lead_in(code: str) -> str:
+    """``code`` without lines of prose before its first statement, when they keep it
+    from parsing: small models sometimes open the block by echoing the problem's
+    variable header (``(code) __code_f:``) or a sentence."""
+    try:
+        ast.parse(code)
+        return code
+    except SyntaxError:
+        pass
+    lines = code.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if _STATEMENT_START.match(line):
+            trimmed = "".join(lines[i:])
+            try:
+                ast.parse(trimmed)
+            except SyntaxError:
+                return code
+            return trimmed
+    return code
+
+
 def _defined_functions(code: str) -> set[str]:
     try:
         tree = ast.parse(code)
@@ -111,7 +135,7 @@ def read_code_reply(text: str, parameters: Sequence[CodeParameter]) -> Reply:
     for block in blocks:
         owner = _owner(block, parameters)
         if owner is not None:
-            suggestion[owner.name] = block.code
+            suggestion[owner.name] = without_lead_in(block.code)
     if suggestion:
         reasoning = text[: blocks[0].start].strip()
         if len(reasoning) > REASONING_CHARS:

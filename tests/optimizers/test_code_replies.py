@@ -71,6 +71,16 @@ def test_a_code_block_that_does_not_parse_is_still_passed_on_for_validation():
     assert reply.suggestion == {inc.name: "def inc(a):\n    return (a +\n"}
 
 
+@pytest.mark.parametrize(
+    "lead_in", ["(code) __code_inc:\n", "Here is the new function:\n\n", "from math import floor\n"]
+)
+def test_prose_echoed_at_the_top_of_a_block_is_dropped_only_when_it_breaks_parsing(lead_in):
+    inc = _code("inc")
+    reply = read_code_reply(f"```python\n{lead_in}def inc(a):\n    return a + 1\n```", [inc])
+    kept = lead_in if lead_in.startswith("from") else ""
+    assert reply.suggestion == {inc.name: f"{kept}def inc(a):\n    return a + 1\n"}
+
+
 def test_json_replies_and_terminate_are_still_read():
     param = _code("inc")
     as_json = json.dumps({"reasoning": "r", "suggestion": {param.name: "def inc(a): ..."}})
