@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from optimizers.values import type_label
 from trace_engine import CodeParameter, ExceptionNode, FeedbackGraph, Node
+from trace_engine.nodes import name_base
 
 DEFAULT_TITLES: dict[str, str] = {
     "instruction": "#Instruction",
@@ -170,9 +170,6 @@ class _Facts:
             self.totals[n.op_name] = self.totals.get(n.op_name, 0) + 1
 
 
-_COUNTER_SUFFIX = re.compile(r"_\d+$")
-
-
 class _LocalNames:
     """Names for one problem: variables keep theirs, other nodes drop the counter
     suffix and are numbered again in order of appearance, never reusing a name."""
@@ -185,7 +182,7 @@ class _LocalNames:
     def add(self, n: Node) -> None:
         if id(n) in self._names:
             return
-        base = _COUNTER_SUFFIX.sub("", n.name) or n.name
+        base = name_base(n.name)
         k = self._next.get(base, 0)
         name = base if k == 0 else f"{base}_{k}"
         while name in self._taken:

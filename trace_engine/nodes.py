@@ -21,7 +21,13 @@ from trace_engine.errors import GraphError, InvalidUpdate
 _serials = itertools.count()
 _name_counters: dict[str, Iterator[int]] = {}
 _NOT_WORD = re.compile(r"\W+")
-_NUMBERED = re.compile(r"(.+)_\d+$")
+_NUMBERED = re.compile(r"(.+)_\d+")
+
+
+def name_base(name: str) -> str:
+    """``name`` without the ``_N`` suffix that :func:`unique_name` may have added."""
+    numbered = _NUMBERED.fullmatch(name)
+    return numbered.group(1) if numbered else name
 
 
 def unique_name(base: str) -> str:
@@ -30,8 +36,8 @@ def unique_name(base: str) -> str:
     counter = _name_counters.get(base)
     if counter is None:
         counter = _name_counters.setdefault(base, itertools.count())
-        numbered = _NUMBERED.match(base)
-        if numbered and numbered.group(1) in _name_counters:
+        prefix = name_base(base)
+        if prefix != base and prefix in _name_counters:
             next(counter)  # ``base`` may already have been given out as a numbered name
     n = next(counter)
     if n == 0:
