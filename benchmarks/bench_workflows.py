@@ -1,9 +1,11 @@
 """Workflow benchmarks: HumanEval code repair with the embedded model, and parallel evaluation.
 
-1. code_repair on a fixed HumanEval subset (HumanEval/0..19; ``--problems N`` runs
+1. code_repair on a fixed HumanEval subset (HumanEval/0..39; ``--problems N`` runs
    the first N): every function starts as a stub; OptoPrime gets at most
-   ``--steps`` steps per problem. Prints pass@1 (greedy, one sample) of the
-   starting and the optimized code, LLM calls, tokens and wall time.
+   ``--steps`` steps per problem (the first drafts the stub from its docstring,
+   the later ones repair it from the test report). Prints pass@1 (greedy, one
+   sample) of the starting and the optimized code, which problems the draft
+   solved and which the repair steps did, LLM calls, tokens and wall time.
    Run it alone: the model uses every core.
 2. Parallel evaluation: the same minibatch scored with parallel=1 and parallel=N
    against a scripted backend that takes ``--latency`` seconds per call.
@@ -21,7 +23,7 @@ import argparse
 import tempfile
 import time
 
-SUBSET = [f"HumanEval/{i}" for i in range(20)]
+SUBSET = [f"HumanEval/{i}" for i in range(40)]
 
 
 def bench_code_repair(n_problems: int, steps: int, llm_spec: str | None) -> None:
@@ -66,12 +68,25 @@ def bench_code_repair(n_problems: int, steps: int, llm_spec: str | None) -> None
         f"({sum(after.values())}/{n_problems})"
     )
     print(f"  solved: {', '.join(n for n, ok in after.items() if ok) or 'none'}")
+    first_epoch = solved_in_first_epoch(result.history, [t.name for t in tasks])
+    later = [n for n, ok in after.items() if ok and n not in first_epoch]
+    print(f"  solved by the first step (the draft): {len(first_epoch)}")
+    print(f"  solved by later steps (repair from test feedback): {len(later)} {', '.join(later)}")
     print(f"  optimizer steps with an LLM call: {len(llm_steps)}")
     print(
         f"  LLM calls: {used.calls}, tokens: {used.prompt_tokens} prompt + "
         f"{used.completion_tokens} completion"
     )
     print(f"  wall time: {seconds:.0f}s ({seconds / max(len(llm_steps), 1):.1f}s per LLM step)")
+
+
+def solved_in_first_epoch(history: list[dict], names: list[str]) -> set[str]:
+    """Tasks whose validation score reached 1.0 during the first epoch (each task's first step)."""
+    solved: set[str] = set()
+    for record in history:
+        if record["epoch"] == 0 and record["val_scores"]:
+            solved |= {n for n, s in zip(names, record["val_scores"]) if s >= 1.0}
+    return solved
 
 
 ZERO_SHOT_SYSTEM = "Complete the Python function. Reply with the whole function in a code block."
@@ -140,7 +155,7 @@ def bench_parallel(latency: float, examples: int, workers: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problems", type=int, default=20, help="first N of the 20-problem subset")
+    parser.add_argument("--problems", type=int, default=40, help="first N of the 40-problem subset")
     parser.add_argument("--steps", type=int, default=5, help="optimizer steps per problem at most")
     parser.add_argument("--llm", default=None, help="LLM spec (default: the embedded model)")
     parser.add_argument("--skip-model", action="store_true", help="only the parallel benchmark")

@@ -24,6 +24,7 @@ from typing import Any
 
 from optimizers.base import Optimizer, Proposal, StepResult
 from optimizers.code_replies import code_reply_format, read_code_reply
+from optimizers.drafts import draft_messages, is_stub
 from optimizers.problem import (
     DEFAULT_TITLES,
     DEFAULT_TOKEN_BUDGET,
@@ -144,13 +145,15 @@ def _unused(accepted: dict[str, Any], rejected: dict[str, str]) -> str | None:
     return "no change"
 
 
-def _merged(chosen: Reply, written: Reply) -> Reply:
-    """One reply from a JSON call's values and a code call's functions."""
+def _merged(replies: Sequence[Reply]) -> Reply:
+    """One reply from the replies of a step's calls (values, functions, drafts)."""
+    if len(replies) == 1:
+        return replies[0]
     return Reply(
-        reasoning="\n".join(r for r in (chosen.reasoning, written.reasoning) if r),
-        answer=chosen.answer or written.answer,
-        suggestion={**chosen.suggestion, **written.suggestion},
-        terminated=chosen.terminated and written.terminated,
+        reasoning="\n".join(r.reasoning for r in replies if r.reasoning),
+        answer=next((r.answer for r in replies if r.answer), ""),
+        suggestion={k: v for r in replies for k, v in r.suggestion.items()},
+        terminated=all(r.terminated for r in replies),
     )
 
 
@@ -170,6 +173,10 @@ class OptoPrime(Optimizer):
     Greedy decoding gives a small model the same wrong answer to the same prompt
     (in HumanEval repair the 1.5B model re-proposed identical failing code on every
     later step), so without this such steps are spent for nothing.
+
+    ``draft_stubs=True``: a code variable whose body is still empty is written from
+    its signature and docstring alone, in a call of its own (:mod:`optimizers.drafts`);
+    once it has a body, it is repaired from the problem and its feedback.
     """
 
     def __init__(
@@ -186,8 +193,12 @@ class OptoPrime(Optimizer):
         titles: Mapping[str, str] | None = None,
         budget: Budget | None = None,
         resample: int = 1,
+        draft_stubs: bool = True,
     ):
         super().__init__(parameters, llm, budget=budget)
+        if not isinstance(draft_stubs, bool):
+            raise TypeError(f"draft_stubs must be a bool, got {type(draft_stubs).__name__}")
+        self.draft_stubs = draft_stubs
         if not isinstance(resample, int) or isinstance(resample, bool) or resample < 0:
             raise ValueError(f"resample must be an int >= 0, got {resample!r}")
         self.resample = resample
@@ -289,18 +300,24 @@ class OptoPrime(Optimizer):
 
         Values come from a schema-bound JSON call, functions from a code-block call;
         a problem with both makes the JSON call first and shows its choices to the
-        code call.
+        code call. A stub is drafted from its specification alone (``draft_stubs``).
         """
-        messages = messages or self.messages(graph)
         code, values = _split(graph.parameters)
         options = {"temperature": temperature, "seed": seed}
+        stubs = [p for p in code if self.draft_stubs and is_stub(p.data, p.fn_name)]
+        replies = [self._draft(p, options) for p in stubs]
+        code = [p for p in code if p not in stubs]
+        if not code and not values:
+            return Proposal.from_reply(_merged(replies))
+        messages = messages or self.messages(graph)
         chosen = self._json_reply(messages, values, options) if values else None
-        if not code:
-            return Proposal.from_reply(chosen)
         if chosen is not None:
-            messages = self._code_messages(messages, code, chosen)
-        written = self._code_reply(messages, code, options)
-        return Proposal.from_reply(written if chosen is None else _merged(chosen, written))
+            replies.append(chosen)
+        if code:
+            if chosen is not None:
+                messages = self._code_messages(messages, code, chosen)
+            replies.append(self._code_reply(messages, code, options))
+        return Proposal.from_reply(_merged(replies))
 
     def step_proposal(self, graph: FeedbackGraph) -> Proposal:
         """The step's proposal, asked for again while it would change nothing (``resample``)."""
@@ -349,6 +366,20 @@ class OptoPrime(Optimizer):
             {"role": "system", "content": self.system_prompt(code)},
             {"role": "user", "content": user},
         ]
+
+    def _draft(self, param: CodeParameter, options: dict[str, Any]) -> Reply:
+        messages = draft_messages(param)
+        completion = self.complete(
+            messages,
+            max_tokens=self.reply_room(messages, self.max_tokens or reply_tokens([param])),
+            **options,
+        )
+        reply = read_code_reply(completion.text, [param])
+        return Reply(
+            reasoning=f"{param.name} is a stub: drafted from its signature and docstring.",
+            suggestion=reply.suggestion,
+            terminated=reply.terminated,
+        )
 
     def _code_reply(
         self,

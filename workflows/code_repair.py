@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from optimizers.values import find_function
+from optimizers.drafts import is_stub
 from trace_engine.bundle import Bundle, bundle
 from trace_engine.code import CodeParameter
 from trace_engine.modules import Module
@@ -72,16 +72,6 @@ def stub_from_header(header: str) -> str:
     body = definition.body
     indent = " " * (body[0].col_offset if body else definition.col_offset + 4)
     return header.rstrip() + f"\n{indent}pass\n"
-
-
-def is_stub(code: str, entry_point: str) -> bool:
-    """True when ``entry_point``'s body in ``code`` is only a docstring, ``pass`` or ``...``."""
-    definition = find_function(code, entry_point)
-    return definition is not None and all(
-        isinstance(statement, ast.Pass)
-        or (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant))
-        for statement in definition.body
-    )
 
 
 def humaneval_task(problem: HumanEvalProblem, *, start: str = "stub") -> RepairTask:

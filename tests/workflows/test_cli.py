@@ -19,16 +19,21 @@ QUADRATIC = [3.0, -2.0, 0.5]
 
 
 def reply_for(messages) -> str:
-    """Answer OptoPrime: exact coefficients for the numeric fit, a working add() for code."""
+    """Answer OptoPrime: exact coefficients for the numeric fit, a working add() for code
+    (a code block when asked to draft a stub from its docstring)."""
     text = "\n".join(m["content"] for m in messages)
-    code = re.search(r"\b(__code_\w+)\b", text)
+    fixed = {
+        "add": "def add(a, b):\n    return a + b\n",
+        "strlen": "def strlen(string: str) -> int:\n    return len(string)\n",
+    }
+    code = re.search(r"\b__code_(\w+)\b", text)
     if code:
-        name = code.group(1)
-        fixed = {
-            "__code_add": "def add(a, b):\n    return a + b\n",
-            "__code_strlen": "def strlen(string: str) -> int:\n    return len(string)\n",
-        }[name]
-        return json.dumps({"reasoning": "return the right value", "suggestion": {name: fixed}})
+        name = code.group(0)
+        suggestion = {name: fixed[code.group(1)]}
+        return json.dumps({"reasoning": "return the right value", "suggestion": suggestion})
+    draft = re.search(r"^def (\w+)\(", text, re.MULTILINE)
+    if draft:
+        return f"```python\n{fixed[draft.group(1)]}```"
     variable = re.search(r"\b(coefficients\w*)\b", text).group(1)
     return json.dumps({"reasoning": "fit the points", "suggestion": {variable: QUADRATIC}})
 

@@ -10,7 +10,6 @@ from workflows.code_repair import (
     RepairTask,
     humaneval_task,
     humaneval_tasks,
-    is_stub,
     load_repair_tasks,
 )
 from workflows.datasets import DatasetError, load_humaneval
@@ -49,21 +48,6 @@ def test_feedback_says_what_was_returned_and_expected():
     assert "1 of 2 checks passed" in evaluation.feedback
     assert "got -1, expected 3" in evaluation.feedback
     assert evaluation.output.parents[0] is repair.code["add"]
-
-
-@pytest.mark.parametrize(
-    "code, stub",
-    [
-        ('def add(a, b):\n    """Adds."""\n    pass\n', True),
-        ("def add(a, b):\n    ...\n", True),
-        ('def add(a, b):\n    """Adds."""\n    return 0\n', False),
-        ("def add(a, b):\n    return (\n", False),
-        ("def other(a, b):\n    pass\n", False),
-    ],
-    ids=["docstring-pass", "ellipsis", "body", "unparseable", "other-function"],
-)
-def test_is_stub_means_only_a_docstring_pass_or_ellipsis(code, stub):
-    assert is_stub(code, "add") is stub
 
 
 def test_the_feedback_on_a_stub_asks_for_a_body_from_the_docstring():
