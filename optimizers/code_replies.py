@@ -17,17 +17,29 @@ When several blocks go to one variable the last one wins (models often show the
 old code before the new). A reply with no usable block but a JSON object in the
 ``{"reasoning", "suggestion"}`` format is read as such, so replies in the older
 format keep working.
+
+The optimizers share the calls around it too: :func:`split_code` separates the
+code variables from the others, :func:`code_call_messages` shows a code call
+what a JSON call chose for the others in the same step, and :func:`ask_for_code`
+makes the plain-text call (no JSON schema) and reads its reply.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from optimizers.problem import elide
 from optimizers.replies import Reply, ReplyError, is_terminate, read_object, read_reply
-from trace_engine import CodeParameter
+from optimizers.values import jsonable
+from trace_engine import CodeParameter, Parameter
+
+if TYPE_CHECKING:
+    from optimizers.base import Optimizer
 
 _BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _DEF = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)
@@ -45,6 +57,10 @@ SEVERAL_FUNCTIONS = (
 )
 """The reply format for code. It does not offer TERMINATE: told that it may, the 1.5B model
 answered TERMINATE to every HumanEval stub (a whole TERMINATE reply is still understood)."""
+CHOSEN_TITLE = "#Chosen values"
+"""Heading for the other variables' new values in a code call that follows a JSON call."""
+CHOSEN_CHARS = 1000
+"""Longest rendering of the chosen values shown to a code call."""
 
 
 def code_reply_format(parameters: Sequence[CodeParameter]) -> str:
@@ -157,3 +173,42 @@ def read_code_reply(text: str, parameters: Sequence[CodeParameter]) -> Reply:
     else:
         found = "no code block"
     raise ReplyError(f"the reply has {found}: {text.strip()[:120]!r}")
+
+
+def split_code(parameters: Sequence[Parameter]) -> tuple[list[CodeParameter], list[Parameter]]:
+    """``(code parameters, the others)``, each in the given order."""
+    code = [p for p in parameters if isinstance(p, CodeParameter)]
+    return code, [p for p in parameters if not isinstance(p, CodeParameter)]
+
+
+def code_call_messages(system: str, user: str, chosen: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The messages of a code call: ``system`` asks for code blocks; ``user`` is followed,
+    under :data:`CHOSEN_TITLE`, by the values a JSON call chose this step (if any)."""
+    if chosen:
+        shown = json.dumps({k: jsonable(v) for k, v in chosen.items()})
+        user = f"{user}\n\n{CHOSEN_TITLE}\n{elide(shown, CHOSEN_CHARS)}"
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user},
+    ]
+
+
+def ask_for_code(
+    optimizer: Optimizer,
+    messages: list[dict[str, str]],
+    code: Sequence[CodeParameter],
+    max_tokens: int,
+    *,
+    read: Callable[[str, Sequence[CodeParameter]], Reply] = read_code_reply,
+    **options: Any,
+) -> Reply:
+    """New code for ``code`` from one plain-text call (no JSON schema) of ``optimizer``.
+
+    ``max_tokens`` is cut to what the backend's context leaves; ``read`` reads the
+    reply (raising :class:`~optimizers.replies.ReplyError` when it holds no code);
+    ``options`` (temperature, seed) go to the call.
+    """
+    completion = optimizer.complete(
+        messages, max_tokens=optimizer.reply_room(messages, max_tokens), **options
+    )
+    return read(completion.text, code)

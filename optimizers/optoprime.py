@@ -23,7 +23,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from optimizers.base import Optimizer, Proposal, StepResult
-from optimizers.code_replies import code_reply_format, read_code_reply
+from optimizers.code_replies import (
+    ask_for_code,
+    code_call_messages,
+    code_reply_format,
+    split_code,
+)
 from optimizers.drafts import draft_messages, is_stub
 from optimizers.problem import (
     DEFAULT_TITLES,
@@ -34,7 +39,7 @@ from optimizers.problem import (
     render_problem,
     show_feedback,
 )
-from optimizers.replies import Reply, ReplyError, read_reply
+from optimizers.replies import Reply, ReplyError, merge_replies, read_reply
 from optimizers.values import jsonable, value_schema
 from trace_engine import CodeParameter, FeedbackGraph, Parameter, StateError
 from trace_engine.llm import Budget
@@ -80,8 +85,6 @@ CODE_INLINE = (
 """The code rule of a JSON-only prompt: the wording the value problems were measured
 with before code moved to fenced blocks, kept so their prompt did not change."""
 CODE_LATER = "Leave out the (code) variables: their new functions are asked for next."
-CHOSEN_TITLE = "#Chosen values"
-"""Heading for the other variables' new values in a mixed problem's code call."""
 
 WORKED_EXAMPLE = """\
 Problem:
@@ -130,12 +133,6 @@ def reply_tokens(parameters: list[Parameter]) -> int:
     return min(room, 4000)
 
 
-def _split(parameters: list[Parameter]) -> tuple[list[CodeParameter], list[Parameter]]:
-    """``(code parameters, the others)``, each in the given order."""
-    code = [p for p in parameters if isinstance(p, CodeParameter)]
-    return code, [p for p in parameters if not isinstance(p, CodeParameter)]
-
-
 def _unused(accepted: dict[str, Any], rejected: dict[str, str]) -> str | None:
     """Why a validated proposal would change nothing, or ``None`` when it changes something."""
     if accepted:
@@ -143,18 +140,6 @@ def _unused(accepted: dict[str, Any], rejected: dict[str, str]) -> str | None:
     if rejected:
         return "rejected: " + "; ".join(f"{k}: {v}" for k, v in rejected.items())
     return "no change"
-
-
-def _merged(replies: Sequence[Reply]) -> Reply:
-    """One reply from the replies of a step's calls (values, functions, drafts)."""
-    if len(replies) == 1:
-        return replies[0]
-    return Reply(
-        reasoning="\n".join(r.reasoning for r in replies if r.reasoning),
-        answer=next((r.answer for r in replies if r.answer), ""),
-        suggestion={k: v for r in replies for k, v in r.suggestion.items()},
-        terminated=all(r.terminated for r in replies),
-    )
 
 
 class OptoPrime(Optimizer):
@@ -280,7 +265,7 @@ class OptoPrime(Optimizer):
         memory = self.memory_text()
         if memory:
             user = f"{user}\n\n{memory}"
-        code, values = _split(graph.parameters)
+        code, values = split_code(graph.parameters)
         system = self.system_prompt(code_later=bool(code)) if values else self.system_prompt(code)
         return [
             {"role": "system", "content": system},
@@ -302,22 +287,25 @@ class OptoPrime(Optimizer):
         a problem with both makes the JSON call first and shows its choices to the
         code call. A stub is drafted from its specification alone (``draft_stubs``).
         """
-        code, values = _split(graph.parameters)
+        code, values = split_code(graph.parameters)
         options = {"temperature": temperature, "seed": seed}
         stubs = [p for p in code if self.draft_stubs and is_stub(p.data, p.fn_name)]
         replies = [self._draft(p, options) for p in stubs]
         code = [p for p in code if p not in stubs]
         if not code and not values:
-            return Proposal.from_reply(_merged(replies))
+            return Proposal.from_reply(merge_replies(replies))
         messages = messages or self.messages(graph)
         chosen = self._json_reply(messages, values, options) if values else None
         if chosen is not None:
             replies.append(chosen)
         if code:
             if chosen is not None:
-                messages = self._code_messages(messages, code, chosen)
-            replies.append(self._code_reply(messages, code, options))
-        return Proposal.from_reply(_merged(replies))
+                system = self.system_prompt(code)
+                messages = code_call_messages(system, messages[-1]["content"], chosen.suggestion)
+            replies.append(
+                ask_for_code(self, messages, code, self.max_tokens or reply_tokens(code), **options)
+            )
+        return Proposal.from_reply(merge_replies(replies))
 
     def step_proposal(self, graph: FeedbackGraph) -> Proposal:
         """The step's proposal, asked for again while it would change nothing (``resample``)."""
@@ -355,44 +343,15 @@ class OptoPrime(Optimizer):
         )
         return read_reply(completion.text, completion.json, names=[p.name for p in values])
 
-    def _code_messages(
-        self, messages: list[dict[str, str]], code: list[CodeParameter], chosen: Reply
-    ) -> list[dict[str, str]]:
-        user = messages[-1]["content"]
-        if chosen.suggestion:
-            shown = json.dumps({k: jsonable(v) for k, v in chosen.suggestion.items()})
-            user = f"{user}\n\n{CHOSEN_TITLE}\n{elide(shown, 1000)}"
-        return [
-            {"role": "system", "content": self.system_prompt(code)},
-            {"role": "user", "content": user},
-        ]
-
     def _draft(self, param: CodeParameter, options: dict[str, Any]) -> Reply:
         messages = draft_messages(param)
-        completion = self.complete(
-            messages,
-            max_tokens=self.reply_room(messages, self.max_tokens or reply_tokens([param])),
-            **options,
-        )
-        reply = read_code_reply(completion.text, [param])
+        room = self.max_tokens or reply_tokens([param])
+        reply = ask_for_code(self, messages, [param], room, **options)
         return Reply(
             reasoning=f"{param.name} is a stub: drafted from its signature and docstring.",
             suggestion=reply.suggestion,
             terminated=reply.terminated,
         )
-
-    def _code_reply(
-        self,
-        messages: list[dict[str, str]],
-        code: list[CodeParameter],
-        options: dict[str, Any],
-    ) -> Reply:
-        completion = self.complete(
-            messages,
-            max_tokens=self.reply_room(messages, self.max_tokens or reply_tokens(code)),
-            **options,
-        )
-        return read_code_reply(completion.text, code)
 
     # Memory -------------------------------------------------------------------
     def after_step(

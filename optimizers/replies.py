@@ -8,7 +8,7 @@ word merely appears inside one.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,18 @@ def read_reply(text: str, parsed: Any = None, names: Collection[str] = ()) -> Re
         reasoning=_text(value.get("reasoning")),
         answer=_text(value.get("answer")),
         suggestion=suggestion,
+    )
+
+
+def merge_replies(replies: Sequence[Reply]) -> Reply:
+    """One reply from the replies of a step's calls (values, functions, drafts)."""
+    if len(replies) == 1:
+        return replies[0]
+    return Reply(
+        reasoning="\n".join(r.reasoning for r in replies if r.reasoning),
+        answer=next((r.answer for r in replies if r.answer), ""),
+        suggestion={k: v for r in replies for k, v in r.suggestion.items()},
+        terminated=all(r.terminated for r in replies),
     )
 
 
