@@ -5,27 +5,41 @@ their scores (worst first, so the best sit next to the question) or, without
 scores, their feedback in order. It is asked for values better than all of them.
 A score comes from ``backward(output, feedback, score=...)``, from numeric
 feedback, or from a feedback dict's ``"score"`` entry.
+
+Values are asked for as one schema-bound JSON object; new functions for code
+variables as fenced ```python blocks (see :mod:`optimizers.code_replies`), as in
+OptoPrime: one plain-text call when every variable is code, else the JSON call
+for the other values first and a code-block call told what it chose.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from optimizers.base import Optimizer, Proposal
-from optimizers.optoprime import reply_tokens, suggestion_schema
+from optimizers.code_replies import ask_for_code, code_call_messages, code_reply_format, split_code
+from optimizers.optoprime import CODE_LATER, reply_tokens, suggestion_schema
 from optimizers.problem import elide, show_feedback
-from optimizers.replies import read_reply
+from optimizers.replies import merge_replies, read_reply
 from optimizers.values import jsonable, type_label
 from trace_engine import CodeParameter, FeedbackGraph, Node, StateError
 from trace_engine.llm import Budget
 
-SYSTEM_PROMPT = """\
+TASK = """\
 You find better values for the variables of a program. You see earlier values
 with their score or feedback. Propose new values that do better than all of them
-and differ from them. Reply with one JSON object only:
+and differ from them."""
+JSON_REPLY = """ Reply with one JSON object only:
 {"reasoning": "<one short sentence>", "suggestion": {"<variable name>": <new value>}}
-Write each value in its type. For a (code) variable, write the complete function."""
+Write each value in its type. """
+CODE_INLINE = "For a (code) variable, write the complete function."
+"""The last rule of the JSON prompt when no variable is code: the wording the value
+problems were measured with before code moved to fenced blocks, kept so their
+prompt did not change."""
+SYSTEM_PROMPT = TASK + JSON_REPLY + CODE_INLINE
+"""The system prompt of a problem without code variables."""
 
 
 def score_of(feedback: Any) -> float | None:
@@ -94,7 +108,23 @@ class OPRO(Optimizer):
         )
         return unscored + scored
 
+    def system_prompt(self, code: Sequence[CodeParameter] = (), *, code_later: bool = False) -> str:
+        """The system prompt asking for a JSON reply, or for code blocks for ``code``.
+
+        ``code_later``: a JSON call whose code variables are asked for in a next call.
+        """
+        if code:
+            return f"{TASK}\n{code_reply_format(code)}"
+        return TASK + JSON_REPLY + (CODE_LATER if code_later else CODE_INLINE)
+
     def messages(self) -> list[dict[str, str]]:
+        """The messages of a step's first call (code blocks when all variables are code)."""
+        code, values = split_code(self.parameters)
+        system = self.system_prompt(code_later=bool(code)) if values else self.system_prompt(code)
+        return [{"role": "system", "content": system}, {"role": "user", "content": self.user()}]
+
+    def user(self) -> str:
+        """The goal, the variables and the earlier values with their scores or feedback."""
         lines = []
         for p in self.parameters:
             note = (
@@ -111,27 +141,40 @@ class OPRO(Optimizer):
             past.append(f"values: {values}\n{judged}")
         direction = "higher" if self.higher_is_better else "lower"
         goal = self.objective or f"Find values with a {direction} score and better feedback."
-        user = (
+        return (
             f"#Goal\n{goal}\n\n#Variables\n"
             + "\n".join(lines)
             + "\n\n#Earlier values\n"
             + "\n\n".join(past)
         )
-        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
     def propose(
         self, graph: FeedbackGraph, *, temperature: float = 0.0, seed: int | None = None
     ) -> Proposal:
+        """Values from a schema-bound JSON call, functions from a code-block call that,
+        when both are asked for, follows the JSON call and is shown its choices."""
         self.record(graph)
-        completion = self.complete(
-            self.messages(),
-            temperature=temperature,
-            seed=seed,
-            max_tokens=self.max_tokens or reply_tokens(self.parameters),
-            json_schema=suggestion_schema(self.parameters),
-        )
-        names = [p.name for p in self.parameters]
-        return Proposal.from_reply(read_reply(completion.text, completion.json, names=names))
+        code, values = split_code(self.parameters)
+        options = {"temperature": temperature, "seed": seed}
+        messages = self.messages()
+        replies = []
+        if values:
+            completion = self.complete(
+                messages,
+                max_tokens=self.max_tokens or reply_tokens(values),
+                json_schema=suggestion_schema(values),
+                **options,
+            )
+            names = [p.name for p in values]
+            replies.append(read_reply(completion.text, completion.json, names=names))
+        if code:
+            if values:
+                chosen = replies[0].suggestion
+                system = self.system_prompt(code)
+                messages = code_call_messages(system, messages[-1]["content"], chosen)
+            room = self.max_tokens or reply_tokens(code)
+            replies.append(ask_for_code(self, messages, code, room, **options))
+        return Proposal.from_reply(merge_replies(replies))
 
     def extra_state(self) -> dict[str, Any]:
         return {"trajectory": list(self.trajectory)}

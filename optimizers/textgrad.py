@@ -5,7 +5,10 @@ reverse topological order. For each operation whose result has feedback, one
 LLM call critiques each of its inputs that lies on a path from a parameter
 ("how should this input change?"); a node reached from several operations
 collects several critiques, which are aggregated. Finally, one call per
-parameter turns its aggregated critique into an improved value.
+parameter turns its aggregated critique into an improved value: a schema-bound
+JSON reply for a value, a fenced ```python block for a code variable (see
+:mod:`optimizers.code_replies`). Code variables come after the values, and each
+code call is shown the values chosen in the same step.
 
 ``max_backward_calls`` bounds the per-step cost on long chains: once it is spent,
 an operation passes the feedback on its result unchanged to its inputs.
@@ -13,12 +16,20 @@ an operation passes the feedback on its result unchanged to its inputs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from optimizers.base import Optimizer, Proposal
+from optimizers.code_replies import (
+    ask_for_code,
+    code_call_messages,
+    code_reply_format,
+    read_code_reply,
+    split_code,
+)
 from optimizers.optoprime import REASONING_CHARS, reply_tokens
 from optimizers.problem import elide, show_feedback, show_value
-from optimizers.replies import ReplyError, read_object
+from optimizers.replies import Reply, ReplyError, read_object
 from optimizers.values import type_label, value_schema
 from trace_engine import CodeParameter, FeedbackGraph, Node, Parameter
 from trace_engine.llm import Budget
@@ -31,10 +42,33 @@ You give feedback on the inputs of one step of a program. For each input you are
 asked about, say in one or two sentences how its value should change so that the
 step's result gets better feedback. Reply with JSON only: {"<input>": "<feedback>"}"""
 
-UPDATE_PROMPT = """\
-You improve one variable of a program using feedback about it. Reply with JSON only:
+UPDATE_TASK = "You improve one variable of a program using feedback about it."
+UPDATE_PROMPT = (
+    UPDATE_TASK
+    + """ Reply with JSON only:
 {"reasoning": "<one short sentence>", "value": <the new value, in the variable's type>}
 For a (code) variable, write the complete new function from its def line, same name and arguments."""
+)
+"""The prompt of a value's update. Code variables are asked for as code blocks now; the
+code rule stays so that the value prompt the benchmarks measured did not change."""
+
+
+def read_code_update(text: str, code: Sequence[CodeParameter]) -> Reply:
+    """:func:`~optimizers.code_replies.read_code_reply` for one code variable, also reading
+    a reply in the older ``{"reasoning", "value"}`` format."""
+    try:
+        return read_code_reply(text, code)
+    except ReplyError as exc:
+        failure = exc
+    try:
+        value = read_object(text)
+    except ReplyError:
+        raise failure from None
+    if len(code) != 1 or "value" not in value:
+        raise failure
+    return Reply(
+        reasoning=str(value.get("reasoning") or ""), suggestion={code[0].name: value["value"]}
+    )
 
 
 def aggregate(critiques: list[str]) -> str:
@@ -120,7 +154,9 @@ class TextGrad(Optimizer):
         reply = read_object(completion.text, completion.json)
         return {arg: str(reply.get(arg) or feedback) for arg in targets}
 
-    def _improve(self, p: Parameter, critique: str, temperature, seed) -> tuple[Any, str]:
+    def update_request(self, p: Parameter, critique: str) -> str:
+        """The user message asking for ``p``'s improved value: the variable, the goal,
+        its description and constraint, its current value and its critique."""
         current = p.data.rstrip() if isinstance(p, CodeParameter) else repr(p.data)
         lines = [f"Variable: {p.name} ({type_label(p)})"]
         if self.objective:
@@ -130,6 +166,9 @@ class TextGrad(Optimizer):
         if p.constraint is not None:
             lines.append(f"Constraint: {p.constraint.describe()}")
         lines += [f"Current value:\n{current}", f"Feedback:\n{critique}"]
+        return "\n".join(lines)
+
+    def _improve(self, p: Parameter, critique: str, temperature, seed) -> tuple[Any, str]:
         schema = {
             "type": "object",
             "properties": {
@@ -142,7 +181,7 @@ class TextGrad(Optimizer):
         completion = self.complete(
             [
                 {"role": "system", "content": UPDATE_PROMPT},
-                {"role": "user", "content": "\n".join(lines)},
+                {"role": "user", "content": self.update_request(p, critique)},
             ],
             temperature=temperature,
             seed=seed,
@@ -154,14 +193,38 @@ class TextGrad(Optimizer):
             raise ReplyError(f"the reply for {p.name} has no 'value'")
         return reply["value"], str(reply.get("reasoning") or "")
 
+    def _improve_code(
+        self,
+        p: CodeParameter,
+        critique: str,
+        chosen: Mapping[str, Any],
+        options: dict[str, Any],
+    ) -> Reply:
+        system = f"{UPDATE_TASK}\n{code_reply_format([p])}"
+        messages = code_call_messages(system, self.update_request(p, critique), chosen)
+        room = self.max_tokens or reply_tokens([p])
+        return ask_for_code(self, messages, [p], room, read=read_code_update, **options)
+
     def propose(
         self, graph: FeedbackGraph, *, temperature: float = 0.0, seed: int | None = None
     ) -> Proposal:
+        """Critiques walked backward, then one improved value per parameter with a critique:
+        the values first, then the functions, each code call shown the chosen values."""
         gradients = self.gradients(graph, temperature=temperature, seed=seed)
+        code, others = split_code(graph.parameters)
         values, reasons = {}, []
-        for p in graph.parameters:
+        for p in others:
             if p in gradients:
                 values[p.name], why = self._improve(p, gradients[p], temperature, seed)
+                reasons.append(f"{p.name}: {why}")
+        chosen = dict(values)
+        options = {"temperature": temperature, "seed": seed}
+        for p in code:
+            if p in gradients:
+                reply = self._improve_code(p, gradients[p], chosen, options)
+                if p.name in reply.suggestion:
+                    values[p.name] = reply.suggestion[p.name]
+                why = "TERMINATE" if reply.terminated else reply.reasoning
                 reasons.append(f"{p.name}: {why}")
         details = {"gradients": {n.name: text for n, text in gradients.items() if n.trainable}}
         return Proposal(values, "\n".join(reasons), details=details)
