@@ -13,8 +13,8 @@
 3. Zero-shot baseline: the same model completing each problem from its prompt in
    one call (official tests decide), the figure repair from a stub must beat.
 
-Usage: python benchmarks/bench_workflows.py [--problems 20] [--steps 5] [--skip-model]
-       [--zero-shot-only]
+Usage: python benchmarks/bench_workflows.py [--problems 40] [--steps 5] [--candidates 3]
+       [--skip-model] [--zero-shot-only]
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import time
 SUBSET = [f"HumanEval/{i}" for i in range(40)]
 
 
-def bench_code_repair(n_problems: int, steps: int, llm_spec: str | None) -> None:
-    from optimizers import OptoPrime
+def bench_code_repair(n_problems: int, steps: int, candidates: int, llm_spec: str | None) -> None:
+    from optimizers import OptoPrime, OptoPrimeMulti
     from trace_engine.llm import get_llm, get_meter
     from workflows.code_repair import CodeRepair, humaneval_tasks
     from workflows.trainer import Trainer
@@ -36,13 +36,18 @@ def bench_code_repair(n_problems: int, steps: int, llm_spec: str | None) -> None
     repair = CodeRepair(tasks, timeout=5)
     before = sum(repair.test(t.name).solved for t in tasks)
     llm = get_llm(llm_spec, cache=False)
+    optimizer = (
+        OptoPrime(repair.parameters(), llm)
+        if candidates == 1
+        else OptoPrimeMulti(repair.parameters(), llm, n=candidates, score=repair.score)
+    )
     meter = get_meter()
     meter.reset()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
         result = Trainer(
             repair,
-            OptoPrime(repair.parameters(), llm),
+            optimizer,
             tasks,
             val=tasks,
             evaluate=repair.evaluate,
@@ -60,7 +65,9 @@ def bench_code_repair(n_problems: int, steps: int, llm_spec: str | None) -> None
     llm_steps = [r for r in result.history[1:] if not r["skipped"]]
     print(
         f"\ncode_repair on {n_problems} HumanEval problems ({SUBSET[0]}..{SUBSET[n_problems - 1]}),"
-        f" at most {steps} steps each, model {llm.id}"
+        f" at most {steps} steps each, {type(optimizer).__name__}"
+        + (f" ({candidates} candidates per step, chosen by the tests)" if candidates > 1 else "")
+        + f", model {llm.id}"
     )
     print(f"  pass@1 starting code:  {before / n_problems:.2f} ({before}/{n_problems})")
     print(
@@ -157,6 +164,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=40, help="first N of the 40-problem subset")
     parser.add_argument("--steps", type=int, default=5, help="optimizer steps per problem at most")
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        help="1: OptoPrime; N > 1: OptoPrimeMulti with N candidates per step, picked by the tests",
+    )
     parser.add_argument("--llm", default=None, help="LLM spec (default: the embedded model)")
     parser.add_argument("--skip-model", action="store_true", help="only the parallel benchmark")
     parser.add_argument(
@@ -173,7 +186,7 @@ def main() -> None:
         return
     bench_parallel(args.latency, args.examples, args.workers)
     if not args.skip_model:
-        bench_code_repair(args.problems, args.steps, args.llm)
+        bench_code_repair(args.problems, args.steps, args.candidates, args.llm)
         bench_zero_shot(args.problems, args.llm)
 
 

@@ -21,7 +21,7 @@ import linecache
 import re
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,7 @@ class CodeRepair(Module):
         self._functions = {t.name: trainable_function(t) for t in tasks}
         self._tests = {t.name: _test_operation(t, timeout) for t in tasks}
         self.code = {name: fn.parameter for name, fn in self._functions.items()}
+        self._passed: dict[tuple[str, str], float] = {}
 
     def function(self, name: str) -> Bundle:
         """The trainable bundled function of task ``name`` (runs its current code in-process)."""
@@ -209,6 +210,29 @@ class CodeRepair(Module):
                 "parameters and follow its docstring."
             )
         return Evaluation(score=report.score, feedback=feedback, output=output, details=output.data)
+
+    def score(self, values: Mapping[str, Any]) -> float:
+        """The mean share of checks passed with the code in ``values`` (parameter name ->
+        source; a function not in it keeps its current code), for candidate search:
+        ``OptoPrimeMulti(..., score=repair.score)``.
+
+        Each (task, code) pair is tested once and remembered, so scoring a candidate
+        that changes one function runs only that function's tests.
+        """
+        passed = [
+            self._share_passed(name, values.get(p.name, p.data)) for name, p in self.code.items()
+        ]
+        return sum(passed) / len(passed)
+
+    def _share_passed(self, name: str, code: str) -> float:
+        key = (name, code)
+        if key not in self._passed:
+            task = self.tasks[name]
+            report = run_tests(
+                code, task.tests, task.entry_point, setup=task.setup, timeout=self._timeout
+            )
+            self._passed[key] = report.score
+        return self._passed[key]
 
     def test(self, name: str) -> TestReport:
         """Run task ``name``'s tests on its current code, untraced (for reports)."""

@@ -29,6 +29,9 @@ class Job:
     evaluate: Callable[[Any], Evaluation]
     trainer_options: dict[str, Any] = field(default_factory=dict)
     optimizer_options: dict[str, Any] = field(default_factory=dict)
+    score: Callable[[dict[str, Any]], float] | None = None
+    """Scores candidate parameter values without an LLM call (higher is better), for
+    ``optoprime-multi``'s choice among candidates; ``None``: it takes a majority vote."""
     show: Callable[[], str] = lambda: ""
 
 
@@ -101,6 +104,7 @@ def _code_repair(data, task, timeout) -> Job:
             "shuffle": False,
             "stop_at_score": 1.0,
         },
+        score=repair.score,
         show=show,
     )
 
@@ -132,6 +136,7 @@ def _numeric(data, task, seed) -> Job:
         fit.evaluate,
         trainer_options={"batch_size": 4, "epochs": 3},
         optimizer_options={"memory_size": 5},
+        score=fit.score_candidates(parts.train + parts.val),
         show=show,
     )
 

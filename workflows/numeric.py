@@ -9,6 +9,7 @@ setting: the optimizer sees values and signed errors, not gradients.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from trace_engine.bundle import bundle
@@ -33,10 +34,15 @@ def _is_coefficients(length: int):
     return check
 
 
+def polynomial(coefficients: Sequence[float], x: float) -> float:
+    """c[0] + c[1]*x + c[2]*x**2 + ... at x."""
+    return float(sum(c * x**i for i, c in enumerate(coefficients)))
+
+
 @bundle()
 def predict(coefficients: list, x: float) -> float:
     """The polynomial c[0] + c[1]*x + c[2]*x**2 + ... at x."""
-    return float(sum(c * x**i for i, c in enumerate(coefficients)))
+    return polynomial(coefficients, x)
 
 
 class PolynomialFit(Module):
@@ -83,6 +89,17 @@ class PolynomialFit(Module):
             output=out,
             details={"x": example.input, "prediction": out.data, "target": example.target},
         )
+
+    def score_candidates(self, examples: list[Example]) -> Callable[[Mapping[str, Any]], float]:
+        """A candidate scorer for ``OptoPrimeMulti(score=...)``: minus the mean absolute
+        error that candidate coefficients make on ``examples`` (higher is better)."""
+        name = self.coefficients.name
+
+        def score(values: Mapping[str, Any]) -> float:
+            errors = (abs(polynomial(values[name], e.input) - e.target) for e in examples)
+            return -sum(errors) / len(examples)
+
+        return score
 
     def mean_absolute_error(self, examples: list[Example]) -> float:
         from trace_engine.context import no_trace

@@ -94,6 +94,29 @@ def test_optimize_code_repair_on_user_tasks(server, tmp_path):
     assert "# add: solved" in done.stdout
 
 
+def test_optoprime_multi_picks_candidates_by_each_workflows_score(server, tmp_path):
+    data = tmp_path / "tasks.jsonl"
+    data.write_text(
+        json.dumps(
+            {
+                "entry_point": "add",
+                "code": "def add(a, b):\n    return a - b\n",
+                "tests": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
+            }
+        )
+        + "\n"
+    )
+    multi = ("--optimizer", "optoprime-multi", "--llm", server.spec)
+    repaired = cli("optimize", "code_repair", "--data", data, *multi, "--out", tmp_path / "c")
+    assert repaired.returncode == 0, repaired.stderr
+    assert "# add: solved" in repaired.stdout
+    fitted = cli("optimize", "numeric", "--steps", "1", *multi, "--out", tmp_path / "n")
+    assert fitted.returncode == 0, fitted.stderr
+    assert "test score (best parameters): 1.000" in fitted.stdout
+    steps = [json.loads(line) for line in (tmp_path / "n" / "steps.jsonl").read_text().splitlines()]
+    assert any(s["applied"] for s in steps)
+
+
 def test_demo_reports_before_and_after_truthfully(server, tmp_path):
     done = cli(
         "demo", "--problems", "23", "--steps", "1", "--out", tmp_path / "demo", "--llm", server.spec

@@ -21,6 +21,9 @@ ADD_TESTS = (
 )
 
 
+SUB_TESTS = "def check(candidate):\n    assert candidate(3, 1) == 2\n"
+
+
 def add_task(code="def add(a, b):\n    return a - b\n"):
     return RepairTask("add", "add", code, ADD_TESTS)
 
@@ -143,3 +146,21 @@ def test_repair_tasks_from_jsonl(tmp_path):
     path.write_text('{"code": "def f(): pass", "tests": "def check(c): pass"}\n')
     with pytest.raises(DatasetError, match="missing 'entry_point'"):
         load_repair_tasks(path)
+
+
+def test_score_tests_candidate_code_once_per_function_and_code(monkeypatch):
+    import workflows.code_repair as code_repair
+
+    repair = CodeRepair(
+        [add_task(), RepairTask("sub", "sub", "def sub(a, b):\n    return a - b\n", SUB_TESTS)]
+    )
+    runs = []
+    real = code_repair.run_tests
+    monkeypatch.setattr(
+        code_repair, "run_tests", lambda code, *a, **k: runs.append(code) or real(code, *a, **k)
+    )
+    fixed = {repair.code["add"].name: "def add(a, b):\n    return a + b\n"}
+    assert repair.score({}) == (0.5 + 1.0) / 2
+    assert repair.score(fixed) == 1.0
+    assert repair.score(fixed) == 1.0 and len(runs) == 3
+    assert repair.code["add"].data == "def add(a, b):\n    return a - b\n"

@@ -34,6 +34,15 @@ def test_numeric_feedback_gives_the_signed_error_and_a_fit_reaches_zero():
     assert fit.mean_absolute_error(points) < 1e-9
 
 
+def test_numeric_candidates_are_scored_by_minus_their_mean_absolute_error():
+    fit = PolynomialFit(degree=1)
+    points = [Example(str(x), x, 2 * x + 1) for x in (0, 1, 2)]
+    score, name = fit.score_candidates(points), fit.coefficients.name
+    assert score({name: [1, 2]}) == 0
+    assert score({name: [0, 2]}) == -1
+    assert fit.coefficients.data == [0.0, 0.0]
+
+
 def test_numeric_refuses_coefficients_of_the_wrong_shape():
     fit = PolynomialFit(degree=2)
     optimizer = ScriptedOptimizer(fit.parameters(), lambda m: "[1.0, 2.0]", parse=json.loads)

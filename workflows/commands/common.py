@@ -8,6 +8,7 @@ mean the same everywhere.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from workflows.cli import UsageError
@@ -35,8 +36,11 @@ def make_llm(spec: str | None) -> Any:
         raise UsageError(f"--llm: {exc}") from None
 
 
-def make_optimizer(name: str, parameters: list, llm: Any, **options: Any) -> Any:
-    """One of :data:`OPTIMIZERS` over ``parameters``."""
+def make_optimizer(
+    name: str, parameters: list, llm: Any, *, score: Callable | None = None, **options: Any
+) -> Any:
+    """One of :data:`OPTIMIZERS` over ``parameters``; ``optoprime-multi`` picks among its
+    candidates by ``score(values)`` when given, else by majority vote."""
     import optimizers
 
     classes = {
@@ -47,6 +51,9 @@ def make_optimizer(name: str, parameters: list, llm: Any, **options: Any) -> Any
     }
     if name not in classes:
         raise UsageError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if name == "optoprime-multi":
+        choice = {"select": "score", "score": score} if score else {"select": "majority"}
+        options = {**options, **choice}
     return classes[name](parameters, llm, **options)
 
 

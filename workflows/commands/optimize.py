@@ -176,7 +176,11 @@ def run(args: argparse.Namespace) -> int:
         options["epochs"] = max(options.get("epochs", 1), math.ceil(args.steps / per_epoch))
         options["max_steps"] = args.steps
     optimizer = make_optimizer(
-        settings["optimizer"], job.module.parameters(), llm, **job.optimizer_options
+        settings["optimizer"],
+        job.module.parameters(),
+        llm,
+        score=job.score,
+        **job.optimizer_options,
     )
     if not args.resume:
         atomic_write_json(out / RUN_FILE, settings)
