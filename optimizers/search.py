@@ -77,6 +77,8 @@ class OptoPrimeMulti(OptoPrime):
     ``"majority"`` applies the update proposed most often; ``"judge"`` asks the
     LLM (or ``judge_llm``) to pick. ``keep_current=True`` (score selection only)
     applies nothing unless the best candidate beats the current values.
+    Each step samples with seeds of its own, so a step after one that changed
+    nothing does not draw the same candidates again.
     """
 
     def __init__(
@@ -116,11 +118,16 @@ class OptoPrimeMulti(OptoPrime):
         """The readable proposals, and why the others failed."""
 
         messages = self.messages(graph)
+        first_seed = len(self.history) * self.n
 
         def one(i: int) -> Proposal | str:
             try:
                 return OptoPrime.propose(
-                    self, graph, temperature=self.temperatures[i], seed=i, messages=messages
+                    self,
+                    graph,
+                    temperature=self.temperatures[i],
+                    seed=first_seed + i,
+                    messages=messages,
                 )
             except (ReplyError, LLMError) as exc:
                 return f"candidate {i}: {type(exc).__name__}: {exc}"
@@ -357,9 +364,10 @@ class BeamSearch:
             output, feedback = self.run()
             opt.backward(output, feedback)
             graph = opt.feedback_graph()
+            first_seed = len(self.history) * len(self.temperatures)
             for i, t in enumerate(self.temperatures):
                 try:
-                    proposal = opt.propose(graph, temperature=t, seed=i)
+                    proposal = opt.propose(graph, temperature=t, seed=first_seed + i)
                 except (ReplyError, LLMError) as exc:
                     rejected[f"candidate {len(fresh)}"] = str(exc)
                     continue

@@ -58,6 +58,26 @@ def test_keep_current_applies_nothing_when_no_candidate_is_better():
     assert result.ok and not result.changed and result.details["current_score"] == 0
 
 
+def test_each_step_samples_its_candidates_with_new_seeds():
+    from trace_engine.llm import CallableLLM
+
+    seeds = []
+
+    class SeedSpy(CallableLLM):
+        def complete(self, messages, **options):
+            seeds.append(options["seed"])
+            return super().complete(messages, **options)
+
+    x, y = _problem("seed_x")
+    reply = json.dumps({"reasoning": "r", "suggestion": {"seed_x": 0}})
+    opt = OptoPrimeMulti([x], SeedSpy(lambda m: reply), n=3, score=lambda v: 0.0, workers=1)
+    for _ in range(2):
+        opt.zero_feedback()
+        opt.backward(y, "y should be 17")
+        assert not opt.step().changed
+    assert seeds == [0, 1, 2, 3, 4, 5]
+
+
 def test_majority_vote_and_judge_selection(scripted):
     x, y = _problem("vote_x")
     opt = OptoPrimeMulti([x], _counting_llm([3, 5, 5], "vote_x"), n=3, select="majority", workers=1)
