@@ -75,18 +75,20 @@ def test_optimize_numeric_writes_checkpoint_log_plot_and_parameters(server, tmp_
     assert "test split: score 1.000" in evaluated.stdout
 
 
+def write_add_task(directory):
+    """A one-task JSONL file: a buggy ``add`` and its test."""
+    data = directory / "tasks.jsonl"
+    task = {
+        "entry_point": "add",
+        "code": "def add(a, b):\n    return a - b\n",
+        "tests": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
+    }
+    data.write_text(json.dumps(task) + "\n")
+    return data
+
+
 def test_optimize_code_repair_on_user_tasks(server, tmp_path):
-    data = tmp_path / "tasks.jsonl"
-    data.write_text(
-        json.dumps(
-            {
-                "entry_point": "add",
-                "code": "def add(a, b):\n    return a - b\n",
-                "tests": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
-            }
-        )
-        + "\n"
-    )
+    data = write_add_task(tmp_path)
     out = tmp_path / "run"
     done = cli("optimize", "code_repair", "--data", data, "--llm", server.spec, "--out", out)
     assert done.returncode == 0, done.stderr
@@ -95,17 +97,7 @@ def test_optimize_code_repair_on_user_tasks(server, tmp_path):
 
 
 def test_optoprime_multi_picks_candidates_by_each_workflows_score(server, tmp_path):
-    data = tmp_path / "tasks.jsonl"
-    data.write_text(
-        json.dumps(
-            {
-                "entry_point": "add",
-                "code": "def add(a, b):\n    return a - b\n",
-                "tests": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
-            }
-        )
-        + "\n"
-    )
+    data = write_add_task(tmp_path)
     multi = ("--optimizer", "optoprime-multi", "--llm", server.spec)
     repaired = cli("optimize", "code_repair", "--data", data, *multi, "--out", tmp_path / "c")
     assert repaired.returncode == 0, repaired.stderr
