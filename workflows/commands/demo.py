@@ -2,9 +2,9 @@
 
 The main job, meant to run on a fresh install with no network and no API key:
 a few HumanEval functions start as stubs (signature and docstring only), each
-is run against the official tests in a subprocess, and OptoPrime rewrites the
-code from the test feedback, one problem per step, until the tests pass or the
-steps run out. Everything printed comes from actually running the tests:
+is run against the official tests in a subprocess; OptoPrime drafts each stub
+from its docstring, then rewrites the code from the test feedback, one problem
+per step, until the tests pass or the steps run out. Everything printed comes from actually running the tests:
 before, after every step, and at the end.
 """
 
@@ -35,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="repair HumanEval functions from empty bodies with the local model (the main demo)",
         description=(
             "Repair a few HumanEval functions that start as empty stubs: the official unit "
-            "tests run in a subprocess, OptoPrime rewrites the code from their feedback, one "
-            "problem per step. Needs no network and no API key: the embedded local model is "
+            "tests run in a subprocess; OptoPrime drafts each stub from its docstring, then "
+            "rewrites the code from the tests' feedback, one problem per step. Needs no network and no API key: the embedded local model is "
             "used unless --llm or $TRACE_ENGINE_LLM says otherwise. Takes a few minutes on a "
             "laptop CPU."
         ),
