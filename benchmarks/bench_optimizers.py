@@ -185,7 +185,7 @@ def make_optimizer(method: str, params, llm, score=None):
     if method == "multi":
         if score is None:
             return OptoPrimeMulti(params, llm, n=3, select="majority", memory_size=3)
-        return OptoPrimeMulti(params, llm, n=3, score=score, memory_size=3)
+        return OptoPrimeMulti(params, llm, n=3, score=score, keep_current=True, memory_size=3)
     raise SystemExit(f"unknown method {method!r}; known: optoprime, opro, textgrad, multi")
 
 
