@@ -96,14 +96,13 @@ def solved_in_first_epoch(history: list[dict], names: list[str]) -> set[str]:
     return solved
 
 
-ZERO_SHOT_SYSTEM = "Complete the Python function. Reply with the whole function in a code block."
-
-
 def bench_zero_shot(n_problems: int, llm_spec: str | None) -> None:
     """The same model completing each problem from its prompt in one call, with no
-    feedback: the baseline that optimizing from a stub has to beat."""
+    feedback: the baseline that optimizing from a stub has to beat (same instruction
+    as OptoPrime's draft of a stub)."""
     import re
 
+    from optimizers.drafts import DRAFT_SYSTEM_PROMPT
     from trace_engine.llm import get_llm
     from workflows.datasets import load_humaneval
     from workflows.sandbox import run_tests
@@ -115,7 +114,7 @@ def bench_zero_shot(n_problems: int, llm_spec: str | None) -> None:
     for problem in problems:
         reply = llm.complete(
             [
-                {"role": "system", "content": ZERO_SHOT_SYSTEM},
+                {"role": "system", "content": DRAFT_SYSTEM_PROMPT},
                 {"role": "user", "content": problem.prompt},
             ],
             max_tokens=400,

@@ -4,19 +4,19 @@ A stub (signature and docstring, a body of ``pass``, ``...`` or ``raise
 NotImplementedError``) has nothing to repair, and the whole rendered problem
 around it (code, inputs, a test report in which every check fails) only
 distracts a small model from the one thing it needs: the docstring. On
-HumanEval the 1.5B embedded model writes a working function for 19 of 20
-problems when shown just the signature and docstring, and for 16 to 18 when it
-reads them inside the OptoPrime problem. So OptoPrime drafts a stub's first
-body from its specification alone; every later step reads the problem and the
-feedback as usual. The draft is the model's own best first attempt, and what
-feedback adds is measured on top of it.
+HumanEval/0..19 the 1.5B embedded model completed 19 of 20 problems from their
+prompts alone (imports, signature, docstring), and wrote 16 to 18 working
+functions when it read the same stubs inside the OptoPrime problem. So OptoPrime
+drafts a stub's first body from its specification alone; every later step reads
+the problem and the feedback as usual. The draft is the model's own best first
+attempt, and what feedback adds is measured on top of it.
 """
 
 from __future__ import annotations
 
 import ast
 
-from optimizers.values import find_function
+from optimizers.values import docstring_node, find_function
 from trace_engine import CodeParameter
 
 DRAFT_SYSTEM_PROMPT = "Complete the Python function. Reply with the whole function in a code block."
@@ -41,6 +41,11 @@ def is_stub(source: str, fn_name: str) -> bool:
     return definition is not None and all(_is_placeholder(s) for s in definition.body)
 
 
+def _prefix(line: str, byte_offset: int) -> str:
+    """The start of ``line`` up to a column as ``ast`` counts it (in UTF-8 bytes)."""
+    return line.encode()[:byte_offset].decode(errors="ignore")
+
+
 def specification(source: str, fn_name: str) -> str:
     """``fn_name``'s decorators, signature and docstring from ``source``, without the
     placeholder body (the text a draft is written from)."""
@@ -49,17 +54,13 @@ def specification(source: str, fn_name: str) -> str:
         raise ValueError(f"{fn_name!r} is not defined in the given source")
     lines = source.splitlines()
     first = min([definition.lineno] + [d.lineno for d in definition.decorator_list])
-    head = definition.body[0]
-    if head.lineno == definition.lineno:
-        header = lines[first - 1 : head.lineno - 1] + [lines[head.lineno - 1][: head.col_offset]]
-        return "\n".join(header).rstrip() + "\n"
-    documented = (
-        isinstance(head, ast.Expr)
-        and isinstance(head.value, ast.Constant)
-        and isinstance(head.value.value, str)
-    )
-    last = head.end_lineno if documented else head.lineno - 1
-    return "\n".join(lines[first - 1 : last]).rstrip() + "\n"
+    docstring = docstring_node(definition)
+    if docstring is not None:
+        last, column = docstring.end_lineno, docstring.end_col_offset
+    else:
+        last, column = definition.body[0].lineno, definition.body[0].col_offset
+    kept = lines[first - 1 : last - 1] + [_prefix(lines[last - 1], column)]
+    return "\n".join(kept).rstrip() + "\n"
 
 
 def draft_messages(param: CodeParameter) -> list[dict[str, str]]:

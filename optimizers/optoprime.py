@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from optimizers.base import Optimizer, Proposal, StepResult
@@ -140,6 +141,15 @@ def _unused(accepted: dict[str, Any], rejected: dict[str, str]) -> str | None:
     if rejected:
         return "rejected: " + "; ".join(f"{k}: {v}" for k, v in rejected.items())
     return "no change"
+
+
+def _without(reply: Reply, stubs: Sequence[CodeParameter]) -> Reply:
+    """``reply`` less its code for ``stubs`` (drafted in calls of their own). The reply is
+    read against the stubs too, so that a block of a stub's function is not taken for
+    another variable's."""
+    drafted = {p.name for p in stubs}
+    kept = {k: v for k, v in reply.suggestion.items() if k not in drafted}
+    return replace(reply, suggestion=kept)
 
 
 class OptoPrime(Optimizer):
@@ -302,9 +312,9 @@ class OptoPrime(Optimizer):
             if chosen is not None:
                 system = self.system_prompt(code)
                 messages = code_call_messages(system, messages[-1]["content"], chosen.suggestion)
-            replies.append(
-                ask_for_code(self, messages, code, self.max_tokens or reply_tokens(code), **options)
-            )
+            room = self.max_tokens or reply_tokens(code)
+            written = ask_for_code(self, messages, code + stubs, room, **options)
+            replies.append(_without(written, stubs))
         return Proposal.from_reply(merge_replies(replies))
 
     def step_proposal(self, graph: FeedbackGraph) -> Proposal:
@@ -347,6 +357,8 @@ class OptoPrime(Optimizer):
         messages = draft_messages(param)
         room = self.max_tokens or reply_tokens([param])
         reply = ask_for_code(self, messages, [param], room, **options)
+        if param.name not in reply.suggestion:
+            raise ReplyError(f"the draft of the stub {param.name} answered TERMINATE")
         return Reply(
             reasoning=f"{param.name} is a stub: drafted from its signature and docstring.",
             suggestion=reply.suggestion,

@@ -75,6 +75,8 @@ def read_reply(text: str, parsed: Any = None, names: Collection[str] = ()) -> Re
 
 def merge_replies(replies: Sequence[Reply]) -> Reply:
     """One reply from the replies of a step's calls (values, functions, drafts)."""
+    if not replies:
+        return Reply()
     if len(replies) == 1:
         return replies[0]
     return Reply(

@@ -174,7 +174,8 @@ def find_function(source: str, fn_name: str) -> ast.FunctionDef | ast.AsyncFunct
     return None
 
 
-def _docstring_node(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Expr | None:
+def docstring_node(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Expr | None:
+    """The statement holding the function's docstring, or ``None`` when it has none."""
     first = definition.body[0]
     if (
         isinstance(first, ast.Expr)
@@ -192,9 +193,9 @@ def keep_docstring(source: str, previous: str, fn_name: str) -> str:
     own, its body starts on the ``def`` line, or the docstring cannot be re-indented.
     """
     new, old = find_function(source, fn_name), find_function(previous, fn_name)
-    if new is None or old is None or _docstring_node(new) is not None:
+    if new is None or old is None or docstring_node(new) is not None:
         return source
-    docstring = _docstring_node(old)
+    docstring = docstring_node(old)
     body = new.body[0]
     if docstring is None or body.lineno == new.lineno:
         return source

@@ -20,8 +20,10 @@ import itertools
 import linecache
 import re
 import sys
+import threading
 import types
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,7 +183,8 @@ class CodeRepair(Module):
         self._functions = {t.name: trainable_function(t) for t in tasks}
         self._tests = {t.name: _test_operation(t, timeout) for t in tasks}
         self.code = {name: fn.parameter for name, fn in self._functions.items()}
-        self._passed: dict[tuple[str, str], float] = {}
+        self._passed: dict[tuple[str, str], Future[float]] = {}
+        self._passed_lock = threading.Lock()
 
     def function(self, name: str) -> Bundle:
         """The trainable bundled function of task ``name`` (runs its current code in-process)."""
@@ -216,8 +219,10 @@ class CodeRepair(Module):
         source; a function not in it keeps its current code), for candidate search:
         ``OptoPrimeMulti(..., score=repair.score)``.
 
-        Each (task, code) pair is tested once and remembered, so scoring a candidate
-        that changes one function runs only that function's tests.
+        Each (task, code) pair is tested once and remembered (also across the threads
+        that score candidates in parallel), so scoring a candidate that changes one
+        function runs only that function's tests; a run that timed out is not
+        remembered, as it may have been slowed by the machine.
         """
         passed = [
             self._share_passed(name, values.get(p.name, p.data)) for name, p in self.code.items()
@@ -226,13 +231,30 @@ class CodeRepair(Module):
 
     def _share_passed(self, name: str, code: str) -> float:
         key = (name, code)
-        if key not in self._passed:
-            task = self.tasks[name]
+        with self._passed_lock:
+            known = self._passed.get(key)
+            if known is None:
+                pending: Future[float] = Future()
+                self._passed[key] = pending
+        if known is not None:
+            return known.result()
+        task = self.tasks[name]
+        try:
             report = run_tests(
                 code, task.tests, task.entry_point, setup=task.setup, timeout=self._timeout
             )
-            self._passed[key] = report.score
-        return self._passed[key]
+        except BaseException as exc:
+            self._forget(key)
+            pending.set_exception(exc)
+            raise
+        if report.status == "timeout":
+            self._forget(key)
+        pending.set_result(report.score)
+        return report.score
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        with self._passed_lock:
+            del self._passed[key]
 
     def test(self, name: str) -> TestReport:
         """Run task ``name``'s tests on its current code, untraced (for reports)."""

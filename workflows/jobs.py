@@ -136,7 +136,7 @@ def _numeric(data, task, seed) -> Job:
         fit.evaluate,
         trainer_options={"batch_size": 4, "epochs": 3},
         optimizer_options={"memory_size": 5},
-        score=fit.score_candidates(parts.train + parts.val),
+        score=fit.score_candidates(parts.train),
         show=show,
     )
 

@@ -55,8 +55,24 @@ def test_a_stub_is_a_body_of_docstring_and_placeholders_only(code, stub):
             "@cache\ndef add(\n    a,\n    b,\n):\n",
         ),
         ("def add(a, b): pass\n", "def add(a, b):\n"),
+        (
+            "def add(\n    a: int, b: int\n) -> int: ...\n",
+            "def add(\n    a: int, b: int\n) -> int:\n",
+        ),
+        ('def add(a, b): "Sum of a and b."\n', 'def add(a, b): "Sum of a and b."\n'),
+        (
+            'def add(a, b):\n    """Somme de a et b (é)."""\n    ...\n',
+            'def add(a, b):\n    """Somme de a et b (é)."""\n',
+        ),
     ],
-    ids=["docstring", "multi-line-signature", "one-line"],
+    ids=[
+        "docstring",
+        "multi-line-signature",
+        "one-line",
+        "body-on-the-closing-line",
+        "docstring-on-the-def-line",
+        "non-ascii",
+    ],
 )
 def test_the_specification_is_the_signature_and_docstring_without_the_placeholder(code, spec):
     assert specification(code, "add") == spec
@@ -161,3 +177,43 @@ def test_candidates_draft_at_their_own_temperatures_and_the_score_picks(scripted
     result = opt.step()
     assert seen == [DRAFT_SYSTEM_PROMPT, DRAFT_SYSTEM_PROMPT]
     assert result.details["chosen"] == 1 and halve(3).data == 1.5
+
+
+def test_a_terminate_draft_is_not_taken_for_a_finished_stub(scripted):
+    halve = _stub_halve()
+    param = halve.parameters()[0]
+    before = param.data
+    opt = OptoPrime([param], scripted("TERMINATE"), resample=0)
+    opt.backward(halve(3), "expected 1.5")
+    result = opt.step()
+    assert not result.ok and "answered TERMINATE" in result.error and param.data == before
+    retried = OptoPrime([param], scripted("TERMINATE", DRAFT))
+    retried.backward(halve(3), "expected 1.5")
+    assert retried.step().changed and halve(3).data == 1
+
+
+def test_a_repair_reply_does_not_hand_a_stubs_function_to_another_variable(scripted):
+    @bundle(trainable=True)
+    def shift(x):
+        """Returns x + 100."""
+        pass
+
+    @bundle(trainable=True)
+    def double(x):
+        """Returns 2 * x."""
+        return x
+
+    both = "```python\ndef shift(x):\n    return x - 1\n\ndef double(x):\n    return 2 * x\n```"
+
+    def reply(messages):
+        if messages[0]["content"] == DRAFT_SYSTEM_PROMPT:
+            return "```python\ndef shift(x):\n    return x + 100\n```"
+        return both
+
+    stub, body = shift.parameters()[0], double.parameters()[0]
+    before = body.data
+    opt = OptoPrime([stub, body], scripted(reply), resample=0)
+    opt.backward(double(shift(1)), "expected 202")
+    result = opt.step()
+    assert not result.ok and result.error_type == "ReplyError"
+    assert body.data == before and "pass" in stub.data

@@ -164,3 +164,32 @@ def test_score_tests_candidate_code_once_per_function_and_code(monkeypatch):
     assert repair.score(fixed) == 1.0
     assert repair.score(fixed) == 1.0 and len(runs) == 3
     assert repair.code["add"].data == "def add(a, b):\n    return a - b\n"
+
+
+def test_parallel_scores_of_one_code_run_its_tests_once_and_timeouts_are_not_kept(monkeypatch):
+    import threading
+    import time
+
+    import workflows.code_repair as code_repair
+    from workflows.sandbox import TestReport
+
+    repair = CodeRepair([add_task()])
+    runs = []
+
+    def slow_tests(code, *args, **kwargs):
+        runs.append(code)
+        time.sleep(0.05)
+        status = "timeout" if "while True" in code else "passed"
+        return TestReport(status=status, passed=int(status == "passed"), total=1)
+
+    monkeypatch.setattr(code_repair, "run_tests", slow_tests)
+    fixed = {repair.code["add"].name: "def add(a, b):\n    return a + b\n"}
+    threads = [threading.Thread(target=repair.score, args=(fixed,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert runs.count(fixed[repair.code["add"].name]) == 1
+    looping = {repair.code["add"].name: "def add(a, b):\n    while True:\n        pass\n"}
+    assert repair.score(looping) == 0.0 and repair.score(looping) == 0.0
+    assert runs.count(looping[repair.code["add"].name]) == 2

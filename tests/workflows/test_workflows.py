@@ -108,3 +108,18 @@ def test_every_workflow_builds_a_job_without_a_model():
         build_job("sorting")
     except UnknownWorkflow as exc:
         assert "available: code_repair" in str(exc)
+
+
+def test_optoprime_multi_scores_candidates_where_a_workflow_can_else_votes():
+    from workflows.commands.common import make_optimizer
+
+    for name, select in (
+        ("code_repair", "score"),
+        ("numeric", "score"),
+        ("agent_pipeline", "majority"),
+    ):
+        job = build_job(name, llm=lambda messages: "x")
+        multi = make_optimizer(
+            "optoprime-multi", job.module.parameters(), lambda m: "x", score=job.score
+        )
+        assert multi.select == select and multi.keep_current == (select == "score"), name

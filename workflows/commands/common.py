@@ -40,7 +40,8 @@ def make_optimizer(
     name: str, parameters: list, llm: Any, *, score: Callable | None = None, **options: Any
 ) -> Any:
     """One of :data:`OPTIMIZERS` over ``parameters``; ``optoprime-multi`` picks among its
-    candidates by ``score(values)`` when given, else by majority vote."""
+    candidates by ``score(values)`` when given (applying none unless it beats the
+    current values), else by majority vote."""
     import optimizers
 
     classes = {
@@ -52,7 +53,11 @@ def make_optimizer(
     if name not in classes:
         raise UsageError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     if name == "optoprime-multi":
-        choice = {"select": "score", "score": score} if score else {"select": "majority"}
+        choice = (
+            {"select": "score", "score": score, "keep_current": True}
+            if score
+            else {"select": "majority"}
+        )
         options = {**options, **choice}
     return classes[name](parameters, llm, **options)
 
