@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 
-from optimizers.values import docstring_node, find_function
+from optimizers.values import docstring_node, find_function, first_line
 from trace_engine import CodeParameter
 
 DRAFT_SYSTEM_PROMPT = "Complete the Python function. Reply with the whole function in a code block."
@@ -53,7 +53,7 @@ def specification(source: str, fn_name: str) -> str:
     if definition is None:
         raise ValueError(f"{fn_name!r} is not defined in the given source")
     lines = source.splitlines()
-    first = min([definition.lineno] + [d.lineno for d in definition.decorator_list])
+    first = first_line(definition)
     docstring = docstring_node(definition)
     if docstring is not None:
         last, column = docstring.end_lineno, docstring.end_col_offset

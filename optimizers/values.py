@@ -174,6 +174,11 @@ def find_function(source: str, fn_name: str) -> ast.FunctionDef | ast.AsyncFunct
     return None
 
 
+def first_line(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """The line a definition starts on: its first decorator's, else its ``def`` line."""
+    return min([definition.lineno] + [d.lineno for d in definition.decorator_list])
+
+
 def docstring_node(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Expr | None:
     """The statement holding the function's docstring, or ``None`` when it has none."""
     first = definition.body[0]

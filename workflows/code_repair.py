@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizers.drafts import is_stub
+from optimizers.values import first_line
 from trace_engine.bundle import Bundle, bundle
 from trace_engine.code import CodeParameter
 from trace_engine.modules import Module
@@ -63,7 +64,7 @@ def split_prompt(prompt: str, entry_point: str) -> tuple[str, str]:
     if not defs:
         raise DatasetError(f"the prompt defines no function {entry_point!r}")
     definition = defs[-1]
-    first = min([definition.lineno] + [d.lineno for d in definition.decorator_list])
+    first = first_line(definition)
     lines = prompt.splitlines(keepends=True)
     return "".join(lines[: first - 1]), "".join(lines[first - 1 :]).rstrip() + "\n"
 

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from optimizers.values import first_line
 from trace_engine.files import atomic_write_text
 
 
@@ -139,9 +140,10 @@ def locate_function(text: str, fn_name: str, filename: str = "<source>") -> Func
     if not isinstance(definition, ast.FunctionDef):
         kind = "a class" if isinstance(definition, ast.ClassDef) else "a variable"
         raise TargetError(f"{fn_name!r} in {filename} is {kind}, not a function")
-    first = min([d.lineno for d in definition.decorator_list] + [definition.lineno])
     return FunctionSpan(
-        first_line=first, def_line=definition.lineno, end_line=definition.end_lineno
+        first_line=first_line(definition),
+        def_line=definition.lineno,
+        end_line=definition.end_lineno,
     )
 
 
