@@ -11,7 +11,13 @@ and returns a :class:`StepResult`; a failed step changes nothing.
 from optimizers.base import NoFeedback, Optimizer, Proposal, StepResult
 from optimizers.code_replies import read_code_reply
 from optimizers.opro import OPRO
-from optimizers.optoprime import WORKED_EXAMPLE, OptoPrime, suggestion_schema
+from optimizers.optoprime import (
+    SOLVE_DIRECTLY,
+    WORK_BACKWARD,
+    Approach,
+    OptoPrime,
+    suggestion_schema,
+)
 from optimizers.problem import DEFAULT_TITLES, Problem, render_problem
 from optimizers.replies import Reply, ReplyError, read_reply
 from optimizers.search import BeamSearch, BestSoFar, OptoPrimeMulti
@@ -20,7 +26,9 @@ from optimizers.textgrad import TextGrad
 __all__ = [
     "DEFAULT_TITLES",
     "OPRO",
-    "WORKED_EXAMPLE",
+    "SOLVE_DIRECTLY",
+    "WORK_BACKWARD",
+    "Approach",
     "BeamSearch",
     "BestSoFar",
     "NoFeedback",

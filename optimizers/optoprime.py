@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from optimizers.base import Optimizer, Proposal, StepResult
@@ -68,10 +68,8 @@ You improve a program by changing its variables. The problem has these sections:
 {outputs}: the results.
 {feedback}: what is wrong with the outputs.
 
-Work out how each variable flows through the code to the outputs, then suggest values that
-fix the feedback exactly (solve for the value; do not just nudge it).
 """
-"""What the problem's sections mean and how to approach it; a reply format follows it."""
+"""What the problem's sections mean; an approach and a reply format follow it."""
 
 JSON_REPLY_FORMAT = """\
 Reply with one JSON object only:
@@ -87,7 +85,51 @@ CODE_INLINE = (
 with before code moved to fenced blocks, kept so their prompt did not change."""
 CODE_LATER = "Leave out the (code) variables: their new functions are asked for next."
 
-WORKED_EXAMPLE = """\
+
+@dataclass(frozen=True)
+class Approach:
+    """How the system prompt tells the model to solve a problem (``advice``, formatted with
+    the section titles), and the worked example shown with JSON replies."""
+
+    advice: str
+    example: str
+
+
+WORK_BACKWARD = Approach(
+    advice="""\
+Solve for the variables exactly; do not just nudge them. Work backward: start from what the
+outputs must be (see {feedback}) and go through the calls of {code} in reverse order, working out
+what each result must be, until you reach the variables.
+""",
+    example="""\
+Problem:
+#Code
+add = add(a=x, b=int_0)
+multiply = multiply(a=add, b=int_1)
+#Variables
+(int) x=2
+#Inputs
+(int) int_0=1
+(int) int_1=3
+#Others
+(int) add=3
+#Outputs
+(int) multiply=9
+#Feedback
+The output should be 15.
+Reply:
+{"reasoning": "Work back from the output: multiply = add * 3 must be 15, so add = 15 / 3 = 5. \
+add = x + 1 must be 5, so x = 5 - 1 = 4.", "suggestion": {"x": 4}}""",
+)
+"""The default: undo the calls in reverse order, shown on two calls. With it the 1.5B
+model sets up the inverse chain ("multiply must be 15, so add = 15 / 3")."""
+
+SOLVE_DIRECTLY = Approach(
+    advice="""\
+Work out how each variable flows through the code to the outputs, then suggest values that
+fix the feedback exactly (solve for the value; do not just nudge it).
+""",
+    example="""\
 Problem:
 #Code
 y = multiply(a=x, b=int_0)
@@ -100,8 +142,11 @@ y = multiply(a=x, b=int_0)
 #Feedback
 y should be 12.
 Reply:
-{"reasoning": "y = x * 3 and y must be 12, so x must be 4.", "suggestion": {"x": 4}}"""
-"""The worked example shown by default (about 100 tokens; ``example=""`` leaves it out)."""
+{"reasoning": "y = x * 3 and y must be 12, so x must be 4.", "suggestion": {"x": 4}}""",
+)
+"""The earlier prompt: trace the variables forward, shown on one call. Small models
+solve some problems one way and some the other, so :class:`OptoPrimeMulti`
+alternates the two across its candidates."""
 
 
 def suggestion_schema(parameters: list[Parameter]) -> dict[str, Any]:
@@ -156,9 +201,10 @@ class OptoPrime(Optimizer):
     """The OptoPrime optimizer (Cheng et al., 2024), with validated, schema-bound updates.
 
     ``memory_size=k`` shows the last ``k`` (variables, feedback) pairs; ``objective``
-    replaces the #Instruction text; ``example`` is the worked example added to the
-    system prompt of JSON replies (default :data:`WORKED_EXAMPLE`, ``""`` for none) and
-    ``code_example`` the one for code-block replies (default none); ``prompt_tokens``
+    replaces the #Instruction text; ``approach`` says how to solve the problem
+    (default :data:`WORK_BACKWARD`); ``example`` replaces its worked example, shown
+    with JSON replies (``""`` for none), and ``code_example`` is the one for
+    code-block replies (default none); ``prompt_tokens``
     bounds the rendered problem; ``titles`` renames sections (keys of
     :data:`~optimizers.problem.DEFAULT_TITLES`, plus ``"memory"``).
 
@@ -181,6 +227,7 @@ class OptoPrime(Optimizer):
         *,
         memory_size: int = 0,
         objective: str | None = None,
+        approach: Approach = WORK_BACKWARD,
         example: str | None = None,
         code_example: str = "",
         prompt_tokens: int = DEFAULT_TOKEN_BUDGET,
@@ -208,6 +255,7 @@ class OptoPrime(Optimizer):
         ):
             if text is not None and not isinstance(text, str):
                 raise TypeError(f"{label} must be a str, got {type(text).__name__}")
+        self.approach = check_approach(approach)
         titles = dict(titles or {})
         self.memory_title = titles.pop("memory", MEMORY_TITLE)
         self.titles = {**DEFAULT_TITLES, **titles}
@@ -226,19 +274,27 @@ class OptoPrime(Optimizer):
         self.last_problem: Problem | None = None
 
     # Prompt -------------------------------------------------------------------
-    def system_prompt(self, code: Sequence[CodeParameter] = (), *, code_later: bool = False) -> str:
+    def system_prompt(
+        self,
+        code: Sequence[CodeParameter] = (),
+        *,
+        code_later: bool = False,
+        approach: Approach | None = None,
+    ) -> str:
         """The system prompt asking for a JSON reply, or for code blocks for ``code``.
 
-        ``code_later``: a JSON call whose code variables are asked for in a next call.
+        ``code_later``: a JSON call whose code variables are asked for in a next call;
+        ``approach``: instead of the optimizer's own.
         """
-        text = SYSTEM_PROMPT.format(**self.titles)
+        approach = approach or self.approach
+        text = SYSTEM_PROMPT.format(**self.titles) + approach.advice.format(**self.titles)
         if code:
             text += code_reply_format(code)
             example = self.code_example
         else:
             code_rule = CODE_LATER if code_later else CODE_INLINE
             text += JSON_REPLY_FORMAT.format(**self.titles, code_rule=code_rule)
-            example = WORKED_EXAMPLE if self.example is None else self.example
+            example = approach.example if self.example is None else self.example
         return f"{text}\n\nExample:\n{example}" if example else text
 
     def instruction(self) -> str:
@@ -269,18 +325,27 @@ class OptoPrime(Optimizer):
         self.last_problem = problem
         return problem
 
-    def messages(self, graph: FeedbackGraph) -> list[dict[str, str]]:
+    def messages(
+        self, graph: FeedbackGraph, approach: Approach | None = None
+    ) -> list[dict[str, str]]:
         """The chat messages of a step's first call (code blocks when all variables are code)."""
         user = self.problem(graph).text
         memory = self.memory_text()
         if memory:
             user = f"{user}\n\n{memory}"
-        code, values = split_code(graph.parameters)
-        system = self.system_prompt(code_later=bool(code)) if values else self.system_prompt(code)
         return [
-            {"role": "system", "content": system},
+            {"role": "system", "content": self.first_system_prompt(graph.parameters, approach)},
             {"role": "user", "content": user},
         ]
+
+    def first_system_prompt(
+        self, parameters: Sequence[Parameter], approach: Approach | None = None
+    ) -> str:
+        """The system prompt of a step's first call on ``parameters``."""
+        code, values = split_code(parameters)
+        if values:
+            return self.system_prompt(code_later=bool(code), approach=approach)
+        return self.system_prompt(code, approach=approach)
 
     # Proposing ----------------------------------------------------------------
     def propose(
@@ -385,3 +450,11 @@ class OptoPrime(Optimizer):
         ):
             raise StateError("optimizer state 'memory' must be a list of {variables, feedback}")
         self.memory = deque(memory, maxlen=self.memory_size or None)
+
+
+def check_approach(approach: Any) -> Approach:
+    if not isinstance(approach, Approach):
+        raise TypeError(
+            f"approach must be an Approach (e.g. WORK_BACKWARD), got {type(approach).__name__}"
+        )
+    return approach

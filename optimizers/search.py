@@ -22,7 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from optimizers.base import Optimizer, Proposal, StepResult, check_parameters, failed_step
-from optimizers.optoprime import OptoPrime
+from optimizers.optoprime import (
+    SOLVE_DIRECTLY,
+    WORK_BACKWARD,
+    Approach,
+    OptoPrime,
+    check_approach,
+)
 from optimizers.replies import ReplyError, read_object
 from optimizers.values import jsonable
 from trace_engine import FeedbackGraph, Node, Parameter, StateError
@@ -78,7 +84,9 @@ class OptoPrimeMulti(OptoPrime):
     LLM (or ``judge_llm``) to pick. ``keep_current=True`` (score selection only)
     applies nothing unless the best candidate beats the current values.
     Each step samples with seeds of its own, so a step after one that changed
-    nothing does not draw the same candidates again.
+    nothing does not draw the same candidates again. Candidate ``i`` is asked with
+    ``approaches[i % len(approaches)]`` (default: work backward, then solve directly,
+    alternating): a small model solves some problems one way and some the other.
     """
 
     def __init__(
@@ -90,6 +98,7 @@ class OptoPrimeMulti(OptoPrime):
         select: str = "score",
         score: Score | None = None,
         temperatures: Sequence[float] | None = None,
+        approaches: Sequence[Approach] = (WORK_BACKWARD, SOLVE_DIRECTLY),
         judge_llm: Any = None,
         keep_current: bool = False,
         workers: int | None = None,
@@ -107,6 +116,9 @@ class OptoPrimeMulti(OptoPrime):
         )
         if len(self.temperatures) != n:
             raise ValueError(f"temperatures has {len(self.temperatures)} entries, n is {n}")
+        if isinstance(approaches, Approach) or not approaches:
+            raise ValueError("approaches must be a non-empty sequence of Approach")
+        self.approaches = [check_approach(a) for a in approaches]
         self.n = n
         self.select = select
         self.score = score
@@ -117,7 +129,11 @@ class OptoPrimeMulti(OptoPrime):
     def candidates(self, graph: FeedbackGraph) -> tuple[list[Proposal], list[str]]:
         """The readable proposals, and why the others failed."""
 
-        messages = self.messages(graph)
+        user = self.messages(graph)[1]
+        asked = [
+            [{"role": "system", "content": self.first_system_prompt(graph.parameters, a)}, user]
+            for a in self.approaches
+        ]
         first_seed = len(self.history) * self.n
 
         def one(i: int) -> Proposal | str:
@@ -127,7 +143,7 @@ class OptoPrimeMulti(OptoPrime):
                     graph,
                     temperature=self.temperatures[i],
                     seed=first_seed + i,
-                    messages=messages,
+                    messages=asked[i % len(asked)],
                 )
             except (ReplyError, LLMError) as exc:
                 return f"candidate {i}: {type(exc).__name__}: {exc}"

@@ -240,6 +240,25 @@ def test_objective_example_and_titles_are_configurable(scripted):
     assert user.startswith("#Instruction\nHit 17 exactly.") and "#Critique\noff" in user
 
 
+def test_the_approach_sets_the_advice_and_its_example_unless_example_replaces_it(scripted):
+    from optimizers import SOLVE_DIRECTLY, WORK_BACKWARD, Approach
+
+    x, y = _numeric("approach_x")
+    opt = OptoPrime([x], scripted("TERMINATE"), titles={"code": "#Calls"})
+    default = opt.system_prompt()
+    assert "go through the calls of #Calls in reverse order" in default
+    assert default.endswith(WORK_BACKWARD.example)
+    direct = opt.system_prompt(approach=SOLVE_DIRECTLY)
+    assert "reverse order" not in direct and direct.endswith(SOLVE_DIRECTLY.example)
+    custom = Approach(advice="Guess boldly.\n", example="")
+    bare = OptoPrime([x], scripted("TERMINATE"), approach=custom).system_prompt()
+    assert "Guess boldly." in bare and "Example:" not in bare
+    replaced = OptoPrime([x], scripted("TERMINATE"), example="MINE").system_prompt()
+    assert "reverse order" in replaced and replaced.endswith("Example:\nMINE")
+    with pytest.raises(TypeError, match="approach must be an Approach"):
+        OptoPrime([x], scripted("TERMINATE"), approach="work backward")
+
+
 def test_budget_exceeded_mid_step_leaves_parameters_unchanged(scripted, suggest_reply):
     x, y = _numeric("budget_x")
     opt = OptoPrime([x], scripted(suggest_reply(budget_x=5)), budget=Budget(max_calls=1))
@@ -308,7 +327,7 @@ def test_reply_tokens_are_cut_to_the_backends_context_window():
     seen = {}
 
     class SmallWindow(CallableLLM):
-        n_ctx = 700
+        n_ctx = 800
 
         def complete(self, messages, **options):
             seen.update(options)
@@ -319,4 +338,4 @@ def test_reply_tokens_are_cut_to_the_backends_context_window():
     opt.backward(x + "!", "shorter")
     opt.step()
     prompt = sum(len(m["content"]) for m in opt.messages(opt.feedback_graph())) / 3.5
-    assert 64 <= seen["max_tokens"] <= 700 - prompt
+    assert 64 <= seen["max_tokens"] <= 800 - prompt

@@ -136,6 +136,32 @@ def test_budget_exceeded_among_candidates_leaves_parameters_unchanged():
     assert result.error_type == "BudgetExceeded" and x.data == 0 and result.calls == 2
 
 
+def test_candidates_alternate_between_the_approaches():
+    from optimizers import SOLVE_DIRECTLY, WORK_BACKWARD
+    from trace_engine.llm import CallableLLM
+
+    systems, users = {}, set()
+
+    class SystemSpy(CallableLLM):
+        def complete(self, messages, **options):
+            systems[options["seed"]] = messages[0]["content"]
+            users.add(messages[1]["content"])
+            return super().complete(messages, **options)
+
+    x, y = _problem("alt_x")
+    reply = json.dumps({"reasoning": "r", "suggestion": {"alt_x": 5}})
+    opt = OptoPrimeMulti([x], SystemSpy(lambda m: reply), n=3, score=lambda v: 0.0)
+    opt.backward(y, "y should be 17")
+    assert opt.step().applied == {"alt_x": 5}
+    assert [systems[seed].endswith(WORK_BACKWARD.example) for seed in range(3)] == [
+        True,
+        False,
+        True,
+    ]
+    assert systems[1].endswith(SOLVE_DIRECTLY.example)
+    assert len(users) == 1 and "#Feedback\ny should be 17" in users.pop()
+
+
 def test_multi_bad_options():
     x, _ = _problem("multi_opts")
     with pytest.raises(ValueError, match="needs score"):
@@ -144,6 +170,8 @@ def test_multi_bad_options():
         OptoPrimeMulti([x], lambda m: "", select="best")
     with pytest.raises(ValueError, match="n must be"):
         OptoPrimeMulti([x], lambda m: "", n=0, select="majority")
+    with pytest.raises(ValueError, match="approaches must be"):
+        OptoPrimeMulti([x], lambda m: "", select="majority", approaches=())
     assert temperature_spread(3) == [0.0, 0.5, 1.0] and temperature_spread(1) == [0.0]
 
 
