@@ -284,10 +284,13 @@ class OptoPrime(Optimizer):
         """The system prompt asking for a JSON reply, or for code blocks for ``code``.
 
         ``code_later``: a JSON call whose code variables are asked for in a next call;
-        ``approach``: instead of the optimizer's own.
+        ``approach``: instead of the optimizer's own. Code-block calls keep the
+        solve-directly advice, the prompt the HumanEval repair figures were measured
+        with: undoing calls in reverse order is advice for values.
         """
         approach = approach or self.approach
-        text = SYSTEM_PROMPT.format(**self.titles) + approach.advice.format(**self.titles)
+        advice = (SOLVE_DIRECTLY if code else approach).advice
+        text = SYSTEM_PROMPT.format(**self.titles) + advice.format(**self.titles)
         if code:
             text += code_reply_format(code)
             example = self.code_example

@@ -253,6 +253,13 @@ def test_the_approach_sets_the_advice_and_its_example_unless_example_replaces_it
     custom = Approach(advice="Guess boldly.\n", example="")
     bare = OptoPrime([x], scripted("TERMINATE"), approach=custom).system_prompt()
     assert "Guess boldly." in bare and "Example:" not in bare
+
+    @bundle(trainable=True)
+    def approach_fn(a):
+        return a
+
+    code_prompt = opt.system_prompt(approach_fn.parameters())
+    assert "reverse order" not in code_prompt and "```python" in code_prompt
     replaced = OptoPrime([x], scripted("TERMINATE"), example="MINE").system_prompt()
     assert "reverse order" in replaced and replaced.endswith("Example:\nMINE")
     with pytest.raises(TypeError, match="approach must be an Approach"):
