@@ -328,16 +328,14 @@ class OptoPrime(Optimizer):
         self.last_problem = problem
         return problem
 
-    def messages(
-        self, graph: FeedbackGraph, approach: Approach | None = None
-    ) -> list[dict[str, str]]:
+    def messages(self, graph: FeedbackGraph) -> list[dict[str, str]]:
         """The chat messages of a step's first call (code blocks when all variables are code)."""
         user = self.problem(graph).text
         memory = self.memory_text()
         if memory:
             user = f"{user}\n\n{memory}"
         return [
-            {"role": "system", "content": self.first_system_prompt(graph.parameters, approach)},
+            {"role": "system", "content": self.first_system_prompt(graph.parameters)},
             {"role": "user", "content": user},
         ]
 

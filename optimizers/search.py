@@ -104,6 +104,8 @@ class OptoPrimeMulti(OptoPrime):
         workers: int | None = None,
         **options: Any,
     ):
+        if "approach" in options:
+            raise TypeError("OptoPrimeMulti takes approaches=[...] (one per candidate in turn)")
         super().__init__(parameters, llm, **{"resample": 0, **options})
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be an int >= 1, got {n!r}")

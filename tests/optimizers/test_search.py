@@ -163,6 +163,8 @@ def test_candidates_alternate_between_the_approaches():
 
 
 def test_multi_bad_options():
+    from optimizers import WORK_BACKWARD
+
     x, _ = _problem("multi_opts")
     with pytest.raises(ValueError, match="needs score"):
         OptoPrimeMulti([x], lambda m: "", select="score")
@@ -172,6 +174,8 @@ def test_multi_bad_options():
         OptoPrimeMulti([x], lambda m: "", n=0, select="majority")
     with pytest.raises(ValueError, match="approaches must be"):
         OptoPrimeMulti([x], lambda m: "", select="majority", approaches=())
+    with pytest.raises(TypeError, match="takes approaches="):
+        OptoPrimeMulti([x], lambda m: "", select="majority", approach=WORK_BACKWARD)
     assert temperature_spread(3) == [0.0, 0.5, 1.0] and temperature_spread(1) == [0.0]
 
 
