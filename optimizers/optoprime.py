@@ -330,14 +330,16 @@ class OptoPrime(Optimizer):
 
     def messages(self, graph: FeedbackGraph) -> list[dict[str, str]]:
         """The chat messages of a step's first call (code blocks when all variables are code)."""
-        user = self.problem(graph).text
-        memory = self.memory_text()
-        if memory:
-            user = f"{user}\n\n{memory}"
         return [
             {"role": "system", "content": self.first_system_prompt(graph.parameters)},
-            {"role": "user", "content": user},
+            {"role": "user", "content": self.user_text(graph)},
         ]
+
+    def user_text(self, graph: FeedbackGraph) -> str:
+        """The rendered problem, followed by the memory of past attempts."""
+        memory = self.memory_text()
+        text = self.problem(graph).text
+        return f"{text}\n\n{memory}" if memory else text
 
     def first_system_prompt(
         self, parameters: Sequence[Parameter], approach: Approach | None = None

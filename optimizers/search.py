@@ -131,7 +131,7 @@ class OptoPrimeMulti(OptoPrime):
     def candidates(self, graph: FeedbackGraph) -> tuple[list[Proposal], list[str]]:
         """The readable proposals, and why the others failed."""
 
-        user = self.messages(graph)[1]
+        user = {"role": "user", "content": self.user_text(graph)}
         asked = [
             [{"role": "system", "content": self.first_system_prompt(graph.parameters, a)}, user]
             for a in self.approaches

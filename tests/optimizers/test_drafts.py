@@ -148,13 +148,18 @@ def test_a_stub_beside_a_value_gets_a_draft_call_and_the_value_a_json_call(scrip
     assert scale(2, factor).data == 6
 
 
-def test_an_unreadable_draft_fails_the_step_and_keeps_the_stub(scripted):
+def _one_draft_step(llm):
+    """A stub ``halve``, its parameter, its code before the step, and one step's result."""
     halve = _stub_halve()
     param = halve.parameters()[0]
     before = param.data
-    opt = OptoPrime([param], scripted("I would divide x by two."), resample=0)
+    opt = OptoPrime([param], llm, resample=0)
     opt.backward(halve(3), "expected 1.5")
-    result = opt.step()
+    return halve, param, before, opt.step()
+
+
+def test_an_unreadable_draft_fails_the_step_and_keeps_the_stub(scripted):
+    _, param, before, result = _one_draft_step(scripted("I would divide x by two."))
     assert not result.ok and result.error_type == "ReplyError" and param.data == before
 
 
@@ -180,12 +185,7 @@ def test_candidates_draft_at_their_own_temperatures_and_the_score_picks(scripted
 
 
 def test_a_terminate_draft_is_not_taken_for_a_finished_stub(scripted):
-    halve = _stub_halve()
-    param = halve.parameters()[0]
-    before = param.data
-    opt = OptoPrime([param], scripted("TERMINATE"), resample=0)
-    opt.backward(halve(3), "expected 1.5")
-    result = opt.step()
+    halve, param, before, result = _one_draft_step(scripted("TERMINATE"))
     assert not result.ok and "answered TERMINATE" in result.error and param.data == before
     retried = OptoPrime([param], scripted("TERMINATE", DRAFT))
     retried.backward(halve(3), "expected 1.5")
