@@ -1,94 +1,16 @@
 """The OpenAI-compatible backend over real HTTP, against a loopback test server."""
 
 import asyncio
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.llm.fake_server import FakeServer, error_body
 from trace_engine.llm import LLMError, SpecError, get_llm, get_meter
 from trace_engine.llm.openai_compat import OpenAICompatible
 from trace_engine.llm.pricing import set_price
 
 pytest.importorskip("openai")
-
-
-class QuietServer(ThreadingHTTPServer):
-    """Does not print the broken pipes of clients that timed out on purpose."""
-
-    def handle_error(self, request, client_address):
-        pass
-
-
-class FakeServer:
-    """Speaks /v1/chat/completions; each request consumes the next scripted behaviour."""
-
-    def __init__(self):
-        self.script = []
-        self.requests = []
-        self.default = ("ok", "default answer")
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append(
-                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
-                )
-                kind, *args = server.script.pop(0) if server.script else server.default
-                if kind == "sleep":
-                    time.sleep(args[0])
-                    kind, args = "ok", ["late"]
-                if kind == "ok":
-                    choices = args[1] if len(args) > 1 else max(1, body.get("n", 1))
-                    self._send(200, _chat(args[0], choices))
-                elif kind == "status":
-                    status, headers, payload = args
-                    self._send(status, payload, headers)
-                elif kind == "raw":
-                    self._send_bytes(200, args[0])
-
-            def _send(self, status, payload, headers=None):
-                self._send_bytes(status, json.dumps(payload).encode(), headers)
-
-            def _send_bytes(self, status, data, headers=None):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def spec(self, model="tiny"):
-        return f"openai-compatible:{self.url}#{model}"
-
-
-def _chat(text, choices=1):
-    return {
-        "id": "x",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "tiny",
-        "choices": [
-            {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            for i in range(choices)
-        ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
-    }
-
-
-def _error(message):
-    return {"error": {"message": message, "type": "invalid_request_error"}}
 
 
 @pytest.fixture
@@ -131,7 +53,7 @@ def test_cost_from_a_user_price(server):
 
 def test_429_with_retry_after_is_honored(server):
     server.script = [
-        ("status", 429, {"Retry-After": "1"}, _error("slow down")),
+        ("status", 429, {"Retry-After": "1"}, error_body("slow down")),
         ("ok", "after wait"),
     ]
     start = time.perf_counter()
@@ -142,8 +64,8 @@ def test_429_with_retry_after_is_honored(server):
 
 def test_5xx_is_retried(server):
     server.script = [
-        ("status", 500, {}, _error("oops")),
-        ("status", 503, {}, _error("busy")),
+        ("status", 500, {}, error_body("oops")),
+        ("status", 503, {}, error_body("busy")),
         ("ok", "third time"),
     ]
     assert fast(server).complete("hi").text == "third time"
@@ -159,7 +81,7 @@ def test_timeout_is_retried_then_reported(server):
 
 
 def test_401_fails_at_once_with_a_fix(server):
-    server.script = [("status", 401, {}, _error("bad key")), ("ok", "never")]
+    server.script = [("status", 401, {}, error_body("bad key")), ("ok", "never")]
     with pytest.raises(
         LLMError, match=r"authentication failed \(401\): bad key; check OPENAI_API_KEY"
     ) as info:
@@ -168,7 +90,7 @@ def test_401_fails_at_once_with_a_fix(server):
 
 
 def test_400_fails_at_once(server):
-    server.script = [("status", 400, {}, _error("context too long"))]
+    server.script = [("status", 400, {}, error_body("context too long"))]
     with pytest.raises(LLMError, match="request rejected .400.: context too long"):
         fast(server).complete("hi")
     assert len(server.requests) == 1
@@ -193,29 +115,114 @@ def test_server_down_names_the_cause(server):
         llm.complete("hi")
 
 
+def _formats(server):
+    return [
+        (r["body"].get("response_format") or {}).get("type", "prompt")
+        + ("+schema" if "schema" in (r["body"].get("response_format") or {}) else "")
+        for r in server.requests
+    ]
+
+
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "integer"}}}
+
+
 def test_schema_falls_back_from_json_schema_to_json_mode(server):
     server.script = [
-        ("status", 400, {}, _error("response_format json_schema is not supported")),
+        ("status", 400, {}, error_body("response_format json_schema is not supported")),
         ("ok", '```json\n{"answer": 4}\n```'),
         ("ok", '{"answer": 5}'),
     ]
     llm = fast(server)
-    schema = {"type": "object", "properties": {"answer": {"type": "integer"}}}
-    assert llm.complete("2+2?", json_schema=schema).json == {"answer": 4}
-    assert llm.complete("2+3?", json_schema=schema).json == {"answer": 5}
-    formats = [r["body"].get("response_format", {}).get("type") for r in server.requests]
-    assert formats == ["json_schema", "json_object", "json_object"]
+    assert llm.complete("2+2?", json_schema=SCHEMA).json == {"answer": 4}
+    assert llm.complete("2+3?", json_schema=SCHEMA).json == {"answer": 5}
+    assert _formats(server) == ["json_schema", "json_object+schema", "json_object+schema"]
+    assert server.requests[1]["body"]["response_format"]["schema"] == SCHEMA
     assert "JSON schema" in server.requests[1]["body"]["messages"][0]["content"]
 
 
 def test_schema_falls_back_to_instructions_only(server):
-    reject = ("status", 400, {}, _error("unsupported response_format"))
-    server.script = [reject, reject, ("ok", "Sure: {'answer': 4}")]
-    c = OpenAICompatible("m", base_url=server.url, backend="openai-compatible").complete(
-        "2+2?", json_schema={"type": "object"}
-    )
+    reject = ("status", 400, {}, error_body("unsupported response_format"))
+    server.script = [reject, reject, reject, ("ok", "Sure: {'answer': 4}"), ("ok", "{}")]
+    llm = OpenAICompatible("m", base_url=server.url, backend="openai-compatible")
+    c = llm.complete("2+2?", json_schema={"type": "object"})
     assert c.json == {"answer": 4}
-    assert "response_format" not in server.requests[2]["body"]
+    llm.complete("again", json_schema={"type": "object"})
+    assert _formats(server) == [
+        "json_schema",
+        "json_object+schema",
+        "json_object",
+        "prompt",
+        "prompt",
+    ]
+    assert llm.schema_mode == "prompt"
+
+
+LLAMA_CPP_500 = {
+    "error": {
+        "message": "1 validation error for CreateChatCompletionRequest\nresponse_format.type\n"
+        "  Input should be 'text' or 'json_object' [type=literal_error, input_value='json_schema']",
+        "type": "internal_server_error",
+    }
+}
+
+
+def test_a_500_naming_response_format_is_a_refusal_not_retried(server):
+    server.script = [("status", 500, {}, LLAMA_CPP_500), ("ok", '{"answer": 1}')]
+    c = fast(server, retries=4).complete("q", json_schema=SCHEMA)
+    assert c.json == {"answer": 1}
+    assert _formats(server) == ["json_schema", "json_object+schema"]
+
+
+def test_a_422_validation_error_is_a_refusal(server):
+    detail = {"detail": [{"loc": ["body", "response_format", "type"], "msg": "bad value"}]}
+    server.script = [("status", 422, {}, detail), ("ok", '{"answer": 2}')]
+    assert fast(server).complete("q", json_schema=SCHEMA).json == {"answer": 2}
+    assert _formats(server) == ["json_schema", "json_object+schema"]
+
+
+def test_a_server_refusing_the_schema_key_gets_plain_json_mode(server):
+    server.script = [
+        ("status", 400, {}, error_body("json_schema is not supported")),
+        ("status", 400, {}, error_body("response_format.schema: extra inputs are not permitted")),
+        ("ok", '{"answer": 3}'),
+        ("ok", '{"answer": 4}'),
+    ]
+    llm = fast(server)
+    assert llm.complete("q", json_schema=SCHEMA).json == {"answer": 3}
+    assert llm.complete("q2", json_schema=SCHEMA).json == {"answer": 4}
+    assert _formats(server) == ["json_schema", "json_object+schema", "json_object", "json_object"]
+
+
+def test_a_500_not_about_the_format_is_retried_in_the_same_form(server):
+    server.script = [("status", 500, {}, error_body("out of memory")), ("ok", '{"answer": 1}')]
+    assert fast(server).complete("q", json_schema=SCHEMA).json == {"answer": 1}
+    assert _formats(server) == ["json_schema", "json_schema"]
+
+
+def test_a_400_about_something_else_fails_and_keeps_the_form(server):
+    server.script = [("status", 400, {}, error_body("maximum context length is 4096 tokens"))]
+    llm = OpenAICompatible("m", base_url=server.url, backend="openai-compatible")
+    with pytest.raises(LLMError, match="maximum context length"):
+        llm.complete("q", json_schema=SCHEMA)
+    assert _formats(server) == ["json_schema"] and llm.schema_mode == "json_schema"
+
+
+def test_async_calls_remember_refusals_too(server):
+    server.script = [("status", 500, {}, LLAMA_CPP_500), ("ok", '{"answer": 1}'), ("ok", "{}")]
+    llm = OpenAICompatible("m", base_url=server.url, backend="openai-compatible")
+    assert asyncio.run(llm.acomplete("q", json_schema=SCHEMA)).json == {"answer": 1}
+    asyncio.run(llm.acomplete("q2", json_schema=SCHEMA))
+    assert _formats(server) == ["json_schema", "json_object+schema", "json_object+schema"]
+
+
+def test_what_a_server_accepts_is_remembered_per_backend_object(server):
+    server.script = [("status", 500, {}, LLAMA_CPP_500), ("ok", "{}"), ("ok", "{}")]
+    first = OpenAICompatible("m", base_url=server.url, backend="openai-compatible")
+    first.complete("q", json_schema=SCHEMA)
+    OpenAICompatible("m", base_url=server.url, backend="openai-compatible").complete(
+        "q", json_schema=SCHEMA
+    )
+    assert _formats(server) == ["json_schema", "json_object+schema", "json_schema"]
 
 
 def test_missing_samples_are_requested_again(server):
@@ -226,7 +233,7 @@ def test_missing_samples_are_requested_again(server):
 
 
 def test_async_client(server):
-    server.script = [("status", 500, {}, _error("x")), ("ok", "async hello")]
+    server.script = [("status", 500, {}, error_body("x")), ("ok", "async hello")]
     c = asyncio.run(fast(server).acomplete("hi"))
     assert c.text == "async hello"
 
@@ -259,11 +266,10 @@ def test_openai_uses_key_and_base_url_from_env(monkeypatch, server):
 
 def test_a_transient_error_after_a_schema_rejection_is_still_retried(server):
     server.script = [
-        ("status", 400, {}, _error("json_schema unsupported")),
-        ("status", 502, {}, _error("bad gateway")),
+        ("status", 400, {}, error_body("json_schema unsupported")),
+        ("status", 502, {}, error_body("bad gateway")),
         ("ok", '{"a": 1}'),
     ]
     c = fast(server, retries=2).complete("q", json_schema={"type": "object"})
     assert c.json == {"a": 1}
-    formats = [r["body"].get("response_format", {}).get("type") for r in server.requests]
-    assert formats == ["json_schema", "json_object", "json_schema"]
+    assert _formats(server) == ["json_schema", "json_object+schema", "json_object+schema"]

@@ -9,6 +9,7 @@ Quick start::
     with get_meter().tag("my-step") as used:
         llm.complete("...")
     used.total_tokens, used.cost         # what this block spent
+    check_llm("openai:gpt-4o-mini")      # before a run: raises LLMError, one line with the fix
 
 Importing this package is cheap: ``llama_cpp``, ``openai``, ``torch``,
 ``diskcache`` and ``tenacity`` are imported by the backends on first use.
@@ -27,6 +28,7 @@ from trace_engine.llm.cache import Cached, cache_stats, clear_cache, default_cac
 from trace_engine.llm.errors import (
     ContextWindowExceeded,
     LLMError,
+    LLMUnavailable,
     MissingDependency,
     ModelFilesError,
     SchemaNotSupported,
@@ -38,6 +40,7 @@ from trace_engine.llm.local import EmbeddedLLM, LlamaCppLLM
 from trace_engine.llm.meter import Budget, BudgetExceeded, Meter, UsageStats, get_meter
 from trace_engine.llm.metered import Metered, Tagged, tagged
 from trace_engine.llm.openai_compat import OpenAICompatible
+from trace_engine.llm.preflight import check_llm
 from trace_engine.llm.pricing import set_price
 from trace_engine.llm.registry import get_llm
 from trace_engine.llm.retry import Retrying
@@ -56,6 +59,7 @@ __all__ = [
     "OpenAICompatible",
     "TransformersLLM",
     "LLMError",
+    "LLMUnavailable",
     "LLMWrapper",
     "Message",
     "Meter",
@@ -70,6 +74,7 @@ __all__ = [
     "UsageStats",
     "as_llm",
     "cache_stats",
+    "check_llm",
     "clear_cache",
     "default_cache_dir",
     "get_llm",

@@ -43,6 +43,12 @@ class ModelFilesError(LLMError):
     """The embedded model's weight parts are missing or corrupt."""
 
 
+class LLMUnavailable(LLMError):
+    """The LLM cannot be used as configured: no model files, no or a rejected key,
+    no server at the URL. Raised by :func:`~trace_engine.llm.preflight.check_llm`
+    before any work starts; the message is one line with the fix."""
+
+
 class MissingDependency(LLMError, ImportError):
     """An optional library a backend needs is not installed."""
 

@@ -1,10 +1,14 @@
 """Any OpenAI-compatible chat endpoint: OpenAI itself, vLLM, Ollama, llama.cpp's server, LM Studio.
 
-``json_schema`` is sent as ``response_format={"type": "json_schema", ...}``; a
-server that rejects that (400/422) is asked with JSON mode, and one that rejects
-JSON mode too gets the schema as an instruction only. The first mode a server
-accepts is remembered; in every mode the text is parsed leniently into
-``Completion.parsed``. The SDK's own retries are off: :class:`~trace_engine.llm.retry.Retrying`
+A ``json_schema`` is asked for in the strongest form the server accepts, tried in
+the order of :data:`SCHEMA_MODES`: OpenAI's ``json_schema`` response format; JSON
+mode carrying the schema (``{"type": "json_object", "schema": ...}``, which
+llama-cpp-python's server enforces with a grammar); plain JSON mode; the schema
+as an instruction in the prompt only. A form counts as refused when the server
+answers 400, 422 or 500 with a message naming the response format or schema
+(llama-cpp-python's server answers ``json_schema`` with a 500 validation error);
+the backend object then remembers it and never sends that form again. In every mode the text is
+parsed leniently into ``Completion.parsed``. The SDK's own retries are off: :class:`~trace_engine.llm.retry.Retrying`
 decides, from the :class:`LLMError` this backend raises (``retryable``, ``retry_after``).
 
 Cost comes from :mod:`trace_engine.llm.pricing`; a model without a known price
@@ -29,7 +33,8 @@ from trace_engine.llm.jsonparse import parse_samples, with_schema_instruction
 
 log = logging.getLogger(__name__)
 
-SCHEMA_MODES = ("json_schema", "json_object", "prompt")
+SCHEMA_MODES = ("json_schema", "json_object+schema", "json_object", "prompt")
+_FORMAT_WORDS = ("response_format", "response format", "json_schema", "json_object", "schema")
 DEFAULT_TIMEOUT = 120.0
 _NO_KEY = "sk-no-key-required"
 _warned_prices: set[str] = set()
@@ -103,6 +108,29 @@ class OpenAICompatible(LLM):
             self._async_clients[loop] = client
         return client
 
+    def probe(self, timeout: float) -> None:
+        """Raise :class:`LLMError` unless the server answers with the key accepted.
+
+        Asks for the models listing (free); a server without one (404/405/501)
+        gets a one-token chat call instead. No retries: this is a quick check.
+        """
+        client = self._sync_client().with_options(timeout=timeout, max_retries=0)
+        try:
+            client.models.list()
+            return
+        except Exception as exc:
+            error = translate_error(exc, self.id, timeout)
+            if error.status not in (404, 405, 501):
+                raise error from exc
+        try:
+            client.chat.completions.create(
+                **self._request(
+                    [{"role": "user", "content": "Say OK."}], 1, {"max_tokens": 1}, None
+                )
+            )
+        except Exception as exc:
+            raise translate_error(exc, self.id, timeout) from exc
+
     def complete(
         self, messages: str | Sequence[Message], *, n: int = 1, **options: Any
     ) -> Completion:
@@ -153,25 +181,33 @@ class OpenAICompatible(LLM):
             return self._accept(resp, mode, msgs)
         raise first_error
 
+    @property
+    def schema_mode(self) -> str:
+        """The strongest form of asking for a schema not yet refused by this server."""
+        return SCHEMA_MODES[self._mode]
+
     def _modes(self, options) -> Sequence[str | None]:
         return SCHEMA_MODES[self._mode :] if options.get("json_schema") is not None else (None,)
 
     def _handle(self, exc: Exception, mode, first_error) -> LLMError:
-        """Translate ``exc``; raise it at once unless it is a rejection of this schema mode.
+        """Translate ``exc``; raise it at once unless the server refused this schema form.
 
-        Returns the first rejection, reported if every mode is rejected."""
+        A refused form is remembered (never sent again by this object); the first
+        refusal is returned, to be reported if every form is refused."""
         error = translate_error(exc, self.id, self.timeout)
-        rejected = error.status in (400, 422) and mode is not None
-        if not rejected:
+        if mode in (None, "prompt") or not _refuses_format(error):
             raise error from exc
+        self._mode = max(self._mode, SCHEMA_MODES.index(mode) + 1)
         log.info(
-            "%s rejected response_format mode %r (%s); trying the next mode", self.id, mode, error
+            "%s refused response_format %r (%s); using %r from now on",
+            self.id,
+            mode,
+            error,
+            SCHEMA_MODES[self._mode],
         )
         return first_error or error
 
     def _accept(self, resp, mode, msgs) -> tuple[list[str], Usage]:
-        if mode is not None and SCHEMA_MODES.index(mode) > self._mode:
-            self._mode = SCHEMA_MODES.index(mode)
         try:
             texts = [c.message.content or "" for c in resp.choices]
             if not texts:
@@ -209,6 +245,8 @@ class OpenAICompatible(LLM):
                 "type": "json_schema",
                 "json_schema": {"name": "response", "schema": schema},
             }
+        elif mode == "json_object+schema":
+            req["response_format"] = {"type": "json_object", "schema": schema}
         elif mode == "json_object":
             req["response_format"] = {"type": "json_object"}
         return req
@@ -232,6 +270,16 @@ class OpenAICompatible(LLM):
 
     def __repr__(self) -> str:
         return f"OpenAICompatible({self.model!r}, base_url={self.base_url!r}, backend={self.backend!r})"
+
+
+def _refuses_format(error: LLMError) -> bool:
+    """Whether ``error`` is a server refusing the requested response format.
+
+    A 400, 422 or 500 (servers that validate the request inside their handler)
+    whose message names the response format. Other 400s, such as a prompt too
+    long for the context, are not: they must not switch the form off for good."""
+    text = str(error).lower()
+    return error.status in (400, 422, 500) and any(word in text for word in _FORMAT_WORDS)
 
 
 def _estimated_usage(msgs: list[Message], texts: list[str]) -> Usage:
@@ -301,7 +349,23 @@ def _error_detail(exc: Any) -> str:
             return str(inner["message"])
         if isinstance(inner, str):
             return inner
+        if isinstance(body.get("detail"), (list, str)):
+            return _validation_detail(body["detail"])
     return str(getattr(exc, "message", exc))
+
+
+def _validation_detail(detail: list | str) -> str:
+    """FastAPI's ``{"detail": [{"loc": [...], "msg": ...}]}`` as ``body.field: msg; ...``."""
+    if isinstance(detail, str):
+        return detail
+    items = []
+    for item in detail:
+        if isinstance(item, dict):
+            loc = ".".join(str(p) for p in item.get("loc", ()))
+            items.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", item)))
+        else:
+            items.append(str(item))
+    return "; ".join(items)
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -48,13 +48,18 @@ def get_llm(
     from trace_engine.llm.retry import Retrying
 
     if spec is None:
-        spec = os.environ.get("TRACE_ENGINE_LLM") or "local"
+        spec = default_spec()
     config = make_config(spec=spec, cache=cache, retries=retries, **options)
     llm: LLM = Metered(backend_for(config), meter=meter, budget=budget)
     llm = Retrying(llm, config.retries, config.min_wait, config.max_wait)
     if config.cache:
         llm = Cached(llm, directory=config.cache_dir, meter=meter)
     return llm
+
+
+def default_spec() -> str:
+    """The spec used when none is given: ``$TRACE_ENGINE_LLM``, else ``"local"``."""
+    return os.environ.get("TRACE_ENGINE_LLM") or "local"
 
 
 def backend_for(config) -> LLM:
