@@ -105,7 +105,7 @@ def bench_zero_shot(n_problems: int, llm_spec: str | None) -> None:
     from optimizers.drafts import DRAFT_SYSTEM_PROMPT
     from trace_engine.llm import get_llm
     from workflows.datasets import load_humaneval
-    from workflows.sandbox import run_tests
+    from workflows.unit_checks import run_tests
 
     llm = get_llm(llm_spec, cache=False)
     problems = load_humaneval(SUBSET[:n_problems])

@@ -34,8 +34,8 @@ from trace_engine.bundle import Bundle, bundle
 from trace_engine.code import CodeParameter
 from trace_engine.modules import Module
 from workflows.datasets import DatasetError, HumanEvalProblem, load_humaneval, load_jsonl
-from workflows.sandbox import TestReport, run_tests
 from workflows.trainer import Evaluation
+from workflows.unit_checks import TestReport, run_tests
 
 DEFAULT_TIMEOUT = 10.0
 _module_ids = itertools.count(1)

@@ -75,6 +75,7 @@ def build_job(
 
 def _code_repair(data, task, timeout) -> Job:
     from workflows.code_repair import CodeRepair, humaneval_tasks, load_repair_tasks
+    from workflows.isolation import describe
 
     if data is not None:
         tasks = load_repair_tasks(data)
@@ -89,6 +90,7 @@ def _code_repair(data, task, timeout) -> Job:
             report = repair.test(t.name)
             verdict = "solved" if report.solved else f"NOT solved ({report.passed}/{report.total})"
             lines.append(f"# {t.name}: {verdict}\n{repair.code[t.name].data}")
+        lines.append(f"# the tests ran sandboxed at the level {describe(report.level)}")
         return "\n".join(lines)
 
     return Job(

@@ -13,8 +13,8 @@ from workflows.code_repair import (
     load_repair_tasks,
 )
 from workflows.datasets import DatasetError, load_humaneval
-from workflows.sandbox import run_tests
 from workflows.trainer import Trainer
+from workflows.unit_checks import run_tests
 
 ADD_TESTS = (
     "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(0, 0) == 0\n"
@@ -77,7 +77,7 @@ def test_a_candidate_that_loops_forever_is_killed_and_reported():
 def test_a_candidate_that_exits_the_process_is_reported():
     repair = CodeRepair([add_task("def add(a, b):\n    import os\n    os._exit(4)\n")])
     feedback = repair.evaluate(repair.tasks["add"]).feedback
-    assert "ended without a result (exit code 4)" in feedback
+    assert "the process running `add` exited (status 4)" in feedback
 
 
 def test_scripted_optimizer_repairs_the_function(tmp_path):
@@ -171,7 +171,7 @@ def test_parallel_scores_of_one_code_run_its_tests_once_and_timeouts_are_not_kep
     import time
 
     import workflows.code_repair as code_repair
-    from workflows.sandbox import TestReport
+    from workflows.unit_checks import TestReport
 
     repair = CodeRepair([add_task()])
     runs = []

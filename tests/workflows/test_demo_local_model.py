@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from workflows.code_repair import humaneval_tasks
-from workflows.sandbox import run_tests
+from workflows.unit_checks import run_tests
 
 
 @pytest.mark.local_model

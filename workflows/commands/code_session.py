@@ -61,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--timeout",
         type=float,
-        help="seconds each sandboxed check may take (default: from the baseline)",
+        help="seconds each sandboxed check may take (default: from the baseline); the sandbox "
+        "is bubblewrap where it works, else rlimits only (the report says which)",
     )
     parser.add_argument(
         "--memory-mb",

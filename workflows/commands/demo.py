@@ -64,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--timeout",
         type=positive_float,
         default=5.0,
-        help="seconds one test run may take before it is killed (default: %(default)s)",
+        help="seconds one test run may take before it is killed (default: %(default)s); "
+        "tests run sandboxed with bubblewrap where it works, else with rlimits only",
     )
     parser.add_argument(
         "--max-minutes",
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from trace_engine.llm import SpecError, get_llm
     from workflows.code_repair import CodeRepair, humaneval_tasks
     from workflows.datasets import DatasetError
+    from workflows.isolation import available_level, describe
 
     started = time.perf_counter()
     try:
@@ -129,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     )
     _say(f"  optimizer: OptoPrime, at most {args.steps} steps per problem, one problem per step")
     _say(
-        f"  tests:     the official HumanEval tests, run in a subprocess ({args.timeout:g}s timeout)"
+        f"  tests:     the official HumanEval tests, sandboxed ({args.timeout:g}s timeout) at the "
+        f"level {describe(available_level())}"
     )
     before = {t.name: repair.test(t.name) for t in tasks}
     for t in tasks:

@@ -64,7 +64,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=None, help="seed of the data split (default: 0)"
     )
     parser.add_argument(
-        "--timeout", type=positive_float, default=None, help="code_repair: seconds per test run"
+        "--timeout",
+        type=positive_float,
+        default=None,
+        help="code_repair: seconds per test run (sandboxed: bubblewrap where it works, "
+        "else rlimits only)",
     )
     add_llm_option(parser)
 

@@ -1,34 +1,26 @@
-"""Runs candidate code against a test suite; executed as a separate Python process.
+"""Runs a test suite against candidate code; the job a sandbox runs for ``unit_checks.py``.
 
-Reads a JSON request on stdin ({"setup", "code", "tests", "entry_point"}), runs
-the statements of the tests' ``check(candidate)`` one by one so that every
-failing check can be reported (with what the candidate returned and what was
-expected), and prints one JSON result line after ``RESULT_MARKER``. Before each
-check it names it on stderr, so a caller that kills a stuck run knows where it
-was. Uses only the standard library: it runs with ``python -I``.
+Reads a JSON request on standard input ({"setup", "code", "tests",
+"entry_point"}) and takes the run's result pipe before anything untrusted
+runs. The candidate code is defined in a process of its own
+(``isolation.candidate``) that cannot reach that pipe; the statements of the
+tests' ``check(candidate)`` run here, one by one, calling it across the
+process boundary and comparing plain values, so every failing check can be
+reported (with what the candidate returned and what was expected). Before
+each check it sends the check's text, so a host that kills a stuck run knows
+where it was; at the end it sends the result.
 """
 
 import ast
-import contextlib
-import io
 import json
 import sys
 import traceback
 
-RESULT_MARKER = "@@trace-engine-sandbox-result@@"
-RUNNING_MARKER = "@@running@@ "
+from workflows.isolation.candidate import CandidateError, CandidateProcess
+from workflows.isolation.channel import open_results, read_input
+
 CANDIDATE_FILE = "<candidate>"
-MEMORY_LIMIT = 2 * 1024**3
 REPR_LIMIT = 300
-
-
-def _limit_memory():
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    except (ImportError, ValueError, OSError):
-        pass
 
 
 def _short(text, limit=REPR_LIMIT):
@@ -42,19 +34,21 @@ def _safe_repr(value):
         return f"<unrepresentable {type(value).__name__}: {exc}>"
 
 
-def _where(exc, code_lines):
-    """The last line of the candidate's code the exception passed through."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == CANDIDATE_FILE]
-    if not frames:
+def _where(line, code_lines):
+    if not isinstance(line, int):
         return ""
-    n = frames[-1].lineno
-    text = code_lines[n - 1].strip() if 0 < n <= len(code_lines) else ""
-    return f"line {n}: {text}"
+    text = code_lines[line - 1].strip() if 0 < line <= len(code_lines) else ""
+    return f"line {line}: {text}"
 
 
 def _error(exc, code_lines):
-    where = _where(exc, code_lines)
-    message = f"{type(exc).__name__}: {_short(str(exc))}"
+    """An exception raised by the candidate (in its process) or by the checks, in words."""
+    where = _where(getattr(exc, "candidate_line", None), code_lines)
+    message = (
+        _short(str(exc))
+        if isinstance(exc, CandidateError)
+        else f"{type(exc).__name__}: {_short(str(exc))}"
+    )
     return message + (f" (at {where})" if where else "")
 
 
@@ -108,39 +102,66 @@ def _failing_text(exc, stmt, text, test_lines):
     return _short(f"{inner} (inside `{text}`)", 400)
 
 
-def run(request):
+def _define(setup, code, entry_point):
+    """What the candidate's process runs: the setup, then the code; the function."""
+
+    def define():
+        namespace = {"__name__": "__candidate__"}
+        exec(compile(setup or "", "<setup>", "exec"), namespace)
+        exec(compile(code, CANDIDATE_FILE, "exec"), namespace)
+        function = namespace.get(entry_point)
+        if not callable(function):
+            raise LookupError(f"the code defines no function named {entry_point!r}")
+        return function
+
+    return define
+
+
+def _definition_error(defined, code_lines):
+    kind, message = defined.get("raised", ""), str(defined.get("message", ""))
+    if kind == "LookupError" and message.startswith("the code defines no function"):
+        return message
+    if not kind:
+        return f"defining the code failed: {message}"
+    where = _where(defined.get("line"), code_lines)
+    return f"defining the code raised {kind}: {_short(message)}" + (
+        f" (at {where})" if where else ""
+    )
+
+
+def run(request, results):
     code = request["code"]
     code_lines = code.splitlines()
-    namespace = {"__name__": "__candidate__"}
-    captured = io.StringIO()
     result = {"status": "error", "passed": 0, "total": 0, "failures": [], "error": None}
-    with contextlib.redirect_stdout(captured):
-        try:
-            exec(compile(request.get("setup") or "", "<setup>", "exec"), namespace)
-        except Exception as exc:
-            result["error"] = f"the setup code failed: {type(exc).__name__}: {exc}"
-            return result
-        try:
-            exec(compile(code, CANDIDATE_FILE, "exec"), namespace)
-        except SyntaxError as exc:
-            result["error"] = f"the code does not parse: {exc.msg} (line {exc.lineno})"
-            return result
-        except Exception as exc:
-            result["error"] = f"defining the code raised {_error(exc, code_lines)}"
-            return result
-        candidate = namespace.get(request["entry_point"])
-        if not callable(candidate):
-            result["error"] = f"the code defines no function named {request['entry_point']!r}"
+    try:
+        ast.parse(code)
+    except SyntaxError as exc:
+        result["error"] = f"the code does not parse: {exc.msg} (line {exc.lineno})"
+        return result
+    test_ns = {"__name__": "__checks__"}
+    try:
+        exec(compile(request.get("setup") or "", "<setup>", "exec"), test_ns)
+    except Exception as exc:
+        result["error"] = f"the setup code failed: {type(exc).__name__}: {exc}"
+        return result
+    candidate = CandidateProcess(
+        _define(request.get("setup"), code, request["entry_point"]),
+        f"`{request['entry_point']}`",
+        CANDIDATE_FILE,
+    )
+    try:
+        if not candidate.defined.get("defined"):
+            result["error"] = _definition_error(candidate.defined, code_lines)
             return result
         module, body, param = _checks(request["tests"])
-        test_ns = namespace  # as in HumanEval: the tests may use the program's names
         exec(compile(module, "<tests>", "exec"), test_ns)
         test_ns[param] = candidate
+        test_ns[request["entry_point"]] = candidate
         test_lines = request["tests"].splitlines()
         result["total"] = sum(1 for stmt in body if _is_check(stmt))
         for stmt in body:
             text = _statement_text(stmt, test_lines)
-            print(RUNNING_MARKER + text, file=sys.stderr, flush=True)
+            results.send({"running": text})
             try:
                 exec(compile(ast.Module(body=[stmt], type_ignores=[]), "<check>", "exec"), test_ns)
                 if _is_check(stmt):
@@ -161,18 +182,19 @@ def run(request):
                         "message": _error(exc, code_lines),
                     }
                 )
+    finally:
+        candidate.close()
     result["status"] = "passed" if result["passed"] == result["total"] else "failed"
-    result["output"] = _short(captured.getvalue(), 500)
     return result
 
 
 def main():
-    request = json.loads(sys.stdin.read())
-    _limit_memory()
+    request = json.loads(read_input())
+    results = open_results()
     sys.setrecursionlimit(3000)
     try:
-        result = run(request)
-    except BaseException as exc:  # report anything, even SystemExit raised by the candidate
+        result = run(request, results)
+    except Exception as exc:  # a broken test suite is reported, not a crash
         result = {
             "status": "error",
             "passed": 0,
@@ -180,8 +202,8 @@ def main():
             "failures": [],
             "error": f"the test run stopped: {type(exc).__name__}: {_short(str(exc))}",
         }
-    sys.stdout.write("\n" + RESULT_MARKER + json.dumps(result) + "\n")
-    sys.stdout.flush()
+        traceback.print_exc()
+    results.send({"result": result})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,109 @@
+"""Which isolation a run gets: bubblewrap where it works, resource limits elsewhere.
+
+``bubblewrap`` (the ``bwrap`` program, Debian package ``bubblewrap``): the
+job sees the file system read-only except its scratch directory, a private
+/tmp, no network (its own empty network namespace), its own process
+namespace (nothing outside is visible, everything inside dies with the run),
+and no capabilities. ``rlimit``: the job runs as the user, limited in time,
+memory, file size and processes, in a scratch working directory, but able to
+read and write what the user can and to use the network.
+``TRACE_ENGINE_ISOLATION=rlimit`` forces the weaker level (for comparison, or
+where bwrap is installed but cannot create namespaces).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+
+BUBBLEWRAP = "bubblewrap"
+RLIMIT = "rlimit"
+ENV_VAR = "TRACE_ENGINE_ISOLATION"
+
+DESCRIPTIONS = {
+    BUBBLEWRAP: "bubblewrap (read-only file system except a scratch directory, private /tmp, "
+    "no network, own process namespace)",
+    RLIMIT: "rlimit (time, memory, file-size and process limits and a scratch directory only; "
+    "install bubblewrap for a read-only file system and no network)",
+}
+
+
+class IsolationError(RuntimeError):
+    """The requested isolation level cannot be provided here."""
+
+
+def _bwrap_options() -> list[str]:
+    return [
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-all",
+        "--cap-drop",
+        "ALL",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+    ]
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap_works() -> str | None:
+    """The bwrap path when it is installed and can build a sandbox here, else None."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return None
+    try:
+        probe = subprocess.run(
+            [path, *_bwrap_options(), "true"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return path if probe.returncode == 0 else None
+
+
+def available_level() -> str:
+    """The strongest level this machine provides (honouring ``TRACE_ENGINE_ISOLATION``)."""
+    wanted = os.environ.get(ENV_VAR, "").strip().lower()
+    if wanted not in ("", BUBBLEWRAP, RLIMIT):
+        raise IsolationError(
+            f"{ENV_VAR}={wanted!r} is not a level; use {BUBBLEWRAP!r} or {RLIMIT!r} (or unset it)"
+        )
+    if wanted == RLIMIT:
+        return RLIMIT
+    if _bwrap_works() is not None:
+        return BUBBLEWRAP
+    if wanted == BUBBLEWRAP:
+        raise IsolationError(
+            f"{ENV_VAR}=bubblewrap but bwrap is not installed or cannot create namespaces here; "
+            "install the bubblewrap package or unset the variable"
+        )
+    return RLIMIT
+
+
+def describe(level: str) -> str:
+    """One line saying what ``level`` protects against, for reports and ``--help``."""
+    return DESCRIPTIONS[level]
+
+
+def command_prefix(level: str, scratch: str, visible: list[str]) -> list[str]:
+    """The argv prefix that runs a command at ``level`` with ``scratch`` writable and the
+    ``visible`` paths readable (they may lie under the private /tmp)."""
+    if level == RLIMIT:
+        return []
+    path = _bwrap_works()
+    if path is None:
+        raise IsolationError("bubblewrap is not available here")
+    shown = [arg for p in visible if os.path.exists(p) for arg in ("--ro-bind", p, p)]
+    return [path, *_bwrap_options(), *shown, "--bind", scratch, scratch, "--"]

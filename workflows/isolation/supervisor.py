@@ -1,0 +1,175 @@
+"""The first process inside a sandbox: runs one job and leaves no process behind.
+
+Started by :func:`workflows.isolation.runner.run_isolated` as
+``python -I supervisor.py CONFIG.json``. It makes itself a child subreaper
+(every orphaned descendant, even one that called ``setsid``, becomes its
+child), asks to be signalled when its parent dies, forks the job under its
+resource limits, and when the job ends (or the host asks it to stop, or the
+host dies) kills every remaining descendant and reaps them all before it
+exits. It reports the job's exit status, its wall time and the CPU time of
+the job and all its descendants (``wait4``) on a pipe only it holds: the job
+can neither see that pipe nor read this process's memory (it is marked not
+dumpable). Standard library only; it never imports the project.
+"""
+
+import ctypes
+import json
+import os
+import resource
+import runpy
+import signal
+import sys
+import time
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Stop(Exception):
+    """The host asked the supervisor to stop (deadline, Ctrl-C) or went away."""
+
+
+def _prctl(option, value):
+    if _libc.prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def _stop(signum, frame):
+    raise Stop(signal.Signals(signum).name)
+
+
+def descendants(root):
+    """Pids of every living process below ``root`` (read from /proc)."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(name))
+    found, todo = [], [root]
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            found.append(pid)
+            todo.append(pid)
+    return found
+
+
+def kill_all_and_reap():
+    """SIGKILL every descendant and reap until none is left; the number killed."""
+    killed = set()
+    while True:
+        for pid in descendants(os.getpid()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            except ProcessLookupError:
+                pass
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return len(killed)
+        except InterruptedError:
+            continue
+
+
+def _limit(config):
+    limits = config["rlimits"]
+    for name, value in limits.items():
+        resource.setrlimit(getattr(resource, name), (value, value))
+    cpu = config.get("cpu_s")
+    if cpu:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+
+
+def _run_job(config, input_fd, output_fd):
+    """In the forked child: limits, standard streams, then the job module as ``__main__``."""
+    code = 1
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
+        os.close(config["status_fd"])
+        os.dup2(input_fd, 0)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.close(input_fd)
+        os.close(output_fd)
+        _limit(config)
+        os.chdir(config["cwd"])
+        os.environ["TRACE_ENGINE_RESULT_FD"] = str(config["result_fd"])
+        sys.path[:0] = config["sys_path"]
+        sys.argv = [config["module"], *config["args"]]
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 (the job's stdin)
+        runpy.run_module(config["module"], run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def main():
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        config = json.load(handle)
+    os.unlink(sys.argv[1])
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, _stop)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if config.get("host_pid") and os.getppid() != config["host_pid"]:
+        return 1  # the host died before the line above took effect
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(PR_SET_DUMPABLE, 0)
+    input_fd = os.open(config["input"], os.O_RDONLY)
+    os.unlink(config["input"])
+    output_fd = os.open(config["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    status = {"exit_code": None, "signal": None, "stopped": None}
+    started = time.perf_counter()
+    try:
+        job = os.fork()
+        if job == 0:
+            _run_job(config, input_fd, output_fd)
+        os.close(config["result_fd"])
+        os.close(input_fd)
+        os.close(output_fd)
+        while True:
+            try:
+                pid, wait_status, usage = os.wait4(-1, 0)
+            except InterruptedError:
+                continue
+            if pid == job:
+                break
+        status["job_wall_s"] = time.perf_counter() - started
+        status["job_cpu_s"] = usage.ru_utime + usage.ru_stime
+        if os.WIFSIGNALED(wait_status):
+            status["signal"] = os.WTERMSIG(wait_status)
+        else:
+            status["exit_code"] = os.WEXITSTATUS(wait_status)
+    except Stop as exc:
+        status["stopped"] = str(exc)
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
+    status["killed"] = kill_all_and_reap()
+    everything = resource.getrusage(resource.RUSAGE_CHILDREN)
+    status["cpu_s"] = everything.ru_utime + everything.ru_stime
+    os.write(config["status_fd"], json.dumps(status).encode("utf-8") + b"\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
