@@ -21,6 +21,7 @@ from typing import Any
 
 from trace_engine import Choices, CodeParameter, InvalidUpdate, Parameter
 from trace_engine.llm import parse_json_lenient
+from trace_engine.source import find_function, first_line
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_+-]*[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
 _TRUE = {"true", "yes", "1"}
@@ -162,23 +163,6 @@ def format_code(source: str, fn_name: str) -> str:
     return "\n".join(kept).strip("\n") + "\n"
 
 
-def find_function(source: str, fn_name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    """The top-level definition of ``fn_name`` in ``source``; ``None`` when absent or unparseable."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    for item in tree.body:
-        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == fn_name:
-            return item
-    return None
-
-
-def first_line(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    """The line a definition starts on: its first decorator's, else its ``def`` line."""
-    return min([definition.lineno] + [d.lineno for d in definition.decorator_list])
-
-
 def docstring_node(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Expr | None:
     """The statement holding the function's docstring, or ``None`` when it has none."""
     first = definition.body[0]
@@ -214,19 +198,10 @@ def keep_docstring(source: str, previous: str, fn_name: str) -> str:
 
 
 def _without_decorators(lines: list[str], fn_name: str) -> list[str]:
-    try:
-        tree = ast.parse("\n".join(lines))
-    except SyntaxError:
+    definition = find_function("\n".join(lines), fn_name)
+    if definition is None or not definition.decorator_list:
         return lines
-    for item in tree.body:
-        if (
-            isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and item.name == fn_name
-            and item.decorator_list
-        ):
-            start = min(d.lineno for d in item.decorator_list) - 1
-            return lines[:start] + lines[item.lineno - 1 :]
-    return lines
+    return lines[: first_line(definition) - 1] + lines[definition.lineno - 1 :]
 
 
 def jsonable(value: Any) -> Any:

@@ -1,13 +1,19 @@
 """Code parameters: a function's source as a trainable value.
 
-New source is validated (it parses, defines a function of the same name and
-signature) and compiled once when it is set, never on each call. A refused update
+New source is data until the program calls the function. Accepting it is
+parse-only (:func:`trace_engine.source.check_proposal`: imports plus the one
+function, same name and signature, literal defaults; and none of the escape
+hatches of :func:`trace_engine.source.forbidden_uses` that the original did not
+already use), so an optimizer step runs nothing an LLM wrote. A refused update
 raises :class:`~trace_engine.errors.InvalidCodeError` and keeps the old code.
+
+The callable is built from whatever the current source is, on the first call
+after it changed: the proposal's imports run then, and only the function
+definition is executed (no decorators; annotations are kept as text).
 """
 
 from __future__ import annotations
 
-import ast
 import inspect
 import itertools
 import linecache
@@ -18,8 +24,21 @@ from typing import Any
 
 from trace_engine.errors import InvalidCodeError
 from trace_engine.nodes import Parameter
+from trace_engine.source import (
+    added_forbidden_uses,
+    check_proposal,
+    definition_only,
+    imports_only,
+    normalize,
+    parse,
+    refusal,
+    require_function,
+    signature_of,
+    source_from_def,
+)
 
 _compile_ids = itertools.count(1)
+_CHECKED_KEPT = 16
 
 
 def function_source(fn: Callable) -> str:
@@ -34,59 +53,21 @@ def function_source(fn: Callable) -> str:
         source = textwrap.dedent(inspect.getsource(fn))
     except (OSError, TypeError) as exc:
         raise TypeError(f"the source of {fn.__qualname__} is unavailable ({exc})") from exc
-    definition = _find_function(ast.parse(source), fn.__name__, "the original source")
-    return "\n".join(source.splitlines()[definition.lineno - 1 :]).rstrip() + "\n"
-
-
-def _find_function(tree: ast.Module, name: str, what: str) -> ast.FunctionDef:
-    defs = [
-        n
-        for n in tree.body
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name
-    ]
-    if not defs:
-        found = [
-            n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-        ]
-        raise InvalidCodeError(
-            f"{what} must define a function named {name!r}"
-            + (f"; it defines {', '.join(found)}" if found else "; it defines no function")
-        )
-    if len(defs) > 1:
-        raise InvalidCodeError(f"{what} defines {name!r} {len(defs)} times; define it once")
-    return defs[0]
-
-
-def signature_of(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    """The calling convention: parameter names, kinds and which have defaults."""
-    a = definition.args
-    positional = a.posonlyargs + a.args
-    first_default = len(positional) - len(a.defaults)
-    parts = []
-    for i, arg in enumerate(positional):
-        parts.append(arg.arg + ("=..." if i >= first_default else ""))
-        if a.posonlyargs and i == len(a.posonlyargs) - 1:
-            parts.append("/")
-    if a.vararg:
-        parts.append("*" + a.vararg.arg)
-    elif a.kwonlyargs:
-        parts.append("*")
-    for arg, default in zip(a.kwonlyargs, a.kw_defaults):
-        parts.append(arg.arg + ("=..." if default is not None else ""))
-    if a.kwarg:
-        parts.append("**" + a.kwarg.arg)
-    prefix = "async def" if isinstance(definition, ast.AsyncFunctionDef) else "def"
-    return f"{prefix} {definition.name}({', '.join(parts)})"
+    definition = require_function(parse(source), fn.__name__, "the original source")
+    return source_from_def(source, definition)
 
 
 class CodeParameter(Parameter):
     """The source of a bundled function, trainable.
 
-    ``function`` is the callable compiled from the current source. Code is run in
-    a copy of the defining module's globals (plus the original closure's values).
+    ``function`` is the callable built from the current source (see the module
+    docstring), run in a copy of the defining module's globals plus the original
+    closure's values. Proposals may use what the original source already used of
+    :func:`~trace_engine.source.forbidden_uses` (see
+    :func:`~trace_engine.source.added_forbidden_uses`), and nothing more of it.
     """
 
-    __slots__ = ("fn_name", "signature", "module", "_closure", "_function")
+    __slots__ = ("fn_name", "signature", "module", "_closure", "_built", "_original", "_checked")
 
     def __init__(
         self,
@@ -105,12 +86,16 @@ class CodeParameter(Parameter):
         self.signature = signature
         self.module = module
         self._closure = dict(closure or {})
-        self._function = function
+        self._built: tuple[str, Callable] | None = (
+            (self._data, function) if function is not None else None
+        )
+        self._original = source if isinstance(source, str) else ""
+        self._checked: dict[str, str] = {}
 
     @classmethod
     def from_function(cls, fn: Callable, description: str | None = None) -> CodeParameter:
         source = function_source(fn)
-        definition = _find_function(ast.parse(source), fn.__name__, "the original source")
+        definition = require_function(parse(source), fn.__name__, "the original source")
         closure = {}
         if fn.__closure__:
             for var, cell in zip(fn.__code__.co_freevars, fn.__closure__):
@@ -130,66 +115,67 @@ class CodeParameter(Parameter):
 
     def clone(self) -> CodeParameter:
         """A separate parameter with the same code (per-instance code of a method)."""
-        return CodeParameter(
+        copy = CodeParameter(
             self._data,
             fn_name=self.fn_name,
             signature=self.signature,
             module=self.module,
             closure=self._closure,
-            function=self._function,
             name=self.name,
             description=self.description,
         )
+        copy._built, copy._original = self._built, self._original
+        return copy
 
     @property
     def function(self) -> Callable:
-        if self._function is None:
-            self._function = self._compile(self._data)
-        return self._function
+        """The callable of the current source, built on first use after the source changed."""
+        source, built = self._data, self._built
+        if built is not None and (built[0] is source or built[0] == source):
+            return built[1]
+        function = self._build(source)
+        self._built = (source, function)
+        return function
 
-    def _compile(self, source: Any) -> Callable:
+    def _build(self, source: Any) -> Callable:
         if not isinstance(source, str):
             raise InvalidCodeError(
-                f"{self.name}: new code must be a str of Python source, got {type(source).__name__}"
+                f"{self.name}: the code must be a str of Python source, got {type(source).__name__}"
             )
-        source = textwrap.dedent(source).strip("\n") + "\n"
-        try:
-            tree = ast.parse(source)
-        except SyntaxError as exc:
-            raise InvalidCodeError(
-                f"{self.name}: new code does not parse: {exc.msg} (line {exc.lineno}: "
-                f"{(exc.text or '').strip()})"
-            ) from None
-        definition = _find_function(tree, self.fn_name, f"{self.name}: new code")
-        signature = signature_of(definition)
-        if signature != self.signature:
-            raise InvalidCodeError(
-                f"{self.name}: new code changes the signature from `{self.signature}` to "
-                f"`{signature}`; keep the name and parameters"
-            )
-        definition.decorator_list = []
+        tree = check_proposal(source, self.fn_name, self.signature, f"{self.name}: the code")
         filename = f"<trace_engine code {self.name} #{next(_compile_ids)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         module = sys.modules.get(self.module)
         namespace = dict(vars(module)) if module else {"__name__": self.module}
         namespace.update(self._closure)
-        try:
-            exec(compile(tree, filename, "exec"), namespace)
-        except Exception as exc:
-            raise InvalidCodeError(
-                f"{self.name}: running the new definition raised {type(exc).__name__}: {exc}"
-            ) from None
+        exec(compile(imports_only(tree), filename, "exec", dont_inherit=True), namespace)
+        exec(
+            compile(definition_only(tree, self.fn_name), filename, "exec", dont_inherit=True),
+            namespace,
+        )
         return namespace[self.fn_name]
 
     def validate(self, value: Any) -> Any:
-        self._compile(value)
-        return super().validate(value)
-
-    def set(self, value: Any) -> None:
-        function = self._compile(value)
-        super().validate(value)
-        self._data = textwrap.dedent(value).strip("\n") + "\n"
-        self._function = function
+        """The normalized source if ``value`` may replace the code (parse-only), else
+        :class:`InvalidCodeError` with the reason. Nothing of ``value`` is executed."""
+        if not isinstance(value, str):
+            raise InvalidCodeError(
+                f"{self.name}: new code must be a str of Python source, got {type(value).__name__}"
+            )
+        checked = self._checked.get(value)
+        if checked is not None:
+            return checked
+        source = normalize(value)
+        what = f"{self.name}: new code"
+        tree = check_proposal(source, self.fn_name, self.signature, what)
+        uses = added_forbidden_uses(tree, self._original)
+        if uses:
+            raise InvalidCodeError(refusal(uses, what))
+        source = super().validate(source)
+        if len(self._checked) >= _CHECKED_KEPT:
+            self._checked.pop(next(iter(self._checked)))
+        self._checked[value] = source
+        return source
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -202,4 +188,7 @@ class CodeParameter(Parameter):
         self.signature = state["signature"]
         self.module = state["module"]
         self._closure = {}
-        self._function = None
+        self._built = None
+        data = self._data
+        self._original = data if isinstance(data, str) else ""
+        self._checked = {}

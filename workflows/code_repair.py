@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from optimizers.drafts import is_stub
-from optimizers.values import first_line
 from trace_engine.bundle import Bundle, bundle
 from trace_engine.code import CodeParameter
 from trace_engine.modules import Module
+from trace_engine.source import find_function, first_line
 from workflows.datasets import DatasetError, HumanEvalProblem, load_humaneval, load_jsonl
 from workflows.trainer import Evaluation
 from workflows.unit_checks import TestReport, run_tests
@@ -59,11 +59,9 @@ class RepairTask:
 
 def split_prompt(prompt: str, entry_point: str) -> tuple[str, str]:
     """Split a HumanEval prompt into ``(setup, function header with docstring)``."""
-    tree = ast.parse(prompt)
-    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == entry_point]
-    if not defs:
+    definition = find_function(prompt, entry_point)
+    if definition is None:
         raise DatasetError(f"the prompt defines no function {entry_point!r}")
-    definition = defs[-1]
     first = first_line(definition)
     lines = prompt.splitlines(keepends=True)
     return "".join(lines[: first - 1]), "".join(lines[first - 1 :]).rstrip() + "\n"

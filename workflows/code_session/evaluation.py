@@ -7,12 +7,12 @@ passes is it timed, in a fresh sandbox, the same way as the baseline.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trace_engine.code import signature_of
+from trace_engine.errors import InvalidCodeError
+from trace_engine.source import check_proposal
 from workflows.code_session.measure import Speedup, Timing
 from workflows.code_session.sandbox import Limits, Outcome, run_job
 from workflows.code_session.target import Target, TargetError, function_source, replace_function
@@ -95,24 +95,11 @@ class Evaluation:
 
 
 def validate_candidate(source: str, fn_name: str, signature: str) -> str | None:
-    """Why ``source`` cannot replace the function (does not parse, renamed, new signature), or None."""
+    """Why ``source`` cannot replace the function, or None (see :func:`trace_engine.source.check_proposal`)."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        return f"does not parse: {exc.msg} (line {exc.lineno}: {(exc.text or '').strip()})"
-    defs = [
-        n
-        for n in tree.body
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == fn_name
-    ]
-    if len(defs) != 1:
-        names = [
-            n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-        ]
-        return f"must define {fn_name!r} exactly once at top level (defines: {', '.join(names) or 'nothing'})"
-    new_signature = signature_of(defs[0])
-    if new_signature != signature:
-        return f"changes the signature from `{signature}` to `{new_signature}`"
+        check_proposal(source, fn_name, signature, "the candidate")
+    except InvalidCodeError as exc:
+        return str(exc)
     return None
 
 

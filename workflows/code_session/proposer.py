@@ -38,12 +38,8 @@ class SandboxedCode(CodeParameter):
         source = textwrap.dedent(value).strip("\n") + "\n"
         reason = validate_candidate(source, self.fn_name, self.signature)
         if reason:
-            raise InvalidCodeError(f"{self.name}: new code {reason}")
+            raise InvalidCodeError(f"{self.name}: {reason}")
         return Parameter.validate(self, source)
-
-    def set(self, value: Any) -> None:
-        Parameter.set(self, value)
-        self._function = None
 
 
 @dataclass

@@ -7,14 +7,13 @@ only if it still has the content the session started from (or last wrote).
 
 from __future__ import annotations
 
-import ast
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from trace_engine.code import signature_of
 from trace_engine.files import atomic_write_text
+from trace_engine.source import find_function, signature_of
 from workflows.code_session.evaluation import Evaluator, Workload
 from workflows.code_session.feedback import build_feedback, summary
 from workflows.code_session.proposer import Proposal
@@ -63,12 +62,8 @@ def start_session(
             f"{session_dir} already holds a session; resume it with --resume or pick another directory"
         )
     text = target.read()
-    span = locate_function(text, target.fn_name, str(target.path))
-    definition = next(
-        n
-        for n in ast.parse(text).body
-        if isinstance(n, ast.FunctionDef) and n.lineno == span.def_line
-    )
+    locate_function(text, target.fn_name, str(target.path))
+    definition = find_function(text, target.fn_name)
     session_dir.mkdir(parents=True, exist_ok=True)
     baseline = Evaluator(target, workload, session_dir, cwd).baseline(text)
     atomic_write_text(session_dir / "backup" / target.path.name, text)

@@ -14,8 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from optimizers.values import first_line
 from trace_engine.files import atomic_write_text
+from trace_engine.source import first_line
 
 
 class TargetError(ValueError):

@@ -1,0 +1,99 @@
+"""Code parameters hold source as data: accepted by parsing, built lazily from the current source."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+import trace_engine.code
+from trace_engine import InvalidCodeError, Module, StateError, bundle
+
+
+def test_accepting_code_runs_nothing_and_its_imports_run_at_the_first_call(tmp_path, monkeypatch):
+    marker = tmp_path / "imported.txt"
+    (tmp_path / "side_effect_13a.py").write_text(f"open({str(marker)!r}, 'w').close()\nVALUE = 7\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "side_effect_13a", raising=False)
+
+    @bundle(trainable=True)
+    def seven(x):
+        return x
+
+    (code,) = seven.parameters()
+    code.set("import side_effect_13a\n\ndef seven(x):\n    return side_effect_13a.VALUE\n")
+    assert not marker.exists() and "side_effect_13a" not in sys.modules
+    assert seven(0).data == 7 and marker.exists()
+
+
+def test_the_callable_follows_the_current_source_even_when_data_is_edited():
+    @bundle(trainable=True)
+    def triple(x):
+        return x * 3
+
+    (code,) = triple.parameters()
+    assert triple(2).data == 6
+    code._data = "def triple(x):\n    return x * 30\n"
+    assert triple(2).data == 60
+    code._data = "import os\nos.getcwd()\ndef triple(x):\n    return x\n"
+    with pytest.raises(InvalidCodeError, match="top-level expression `os.getcwd\\(\\)`"):
+        code.function
+
+
+def test_a_proposal_may_keep_what_the_original_used_but_add_no_escape_hatch():
+    @bundle(trainable=True)
+    def stamp(x):
+        import time
+
+        return (x, time.monotonic() > 0)
+
+    (code,) = stamp.parameters()
+    code.set("def stamp(x):\n    import time\n    return (x + 1, time.time() > 0)\n")
+    assert stamp(1).data == (2, True)
+    with pytest.raises(InvalidCodeError, match="gc: reaches objects it was not given"):
+        code.set("def stamp(x):\n    import gc\n    return (x, gc.collect())\n")
+
+
+def test_one_optimizer_step_parses_the_proposal_once(monkeypatch):
+    from optimizers import OptoPrime
+    from tests.security.hostile import replying_with
+
+    @bundle(trainable=True)
+    def halve(x):
+        return x
+
+    (code,) = halve.parameters()
+    opt = OptoPrime([code], replying_with("def halve(x):\n    return x / 2\n"), resample=2)
+    opt.backward(halve(4), "expected 2")
+    checked = []
+    real = trace_engine.code.check_proposal
+
+    def counting(source, *args, **kwargs):
+        checked.append(source)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(trace_engine.code, "check_proposal", counting)
+    result = opt.step()
+    assert result.applied and len(checked) == 1
+
+
+class Holder(Module):
+    @bundle(trainable=True)
+    def act(self, x):
+        return x
+
+
+def test_loading_a_saved_module_runs_none_of_its_code(tmp_path):
+    canary = tmp_path / "canary.txt"
+    canary.write_text("still here")
+    holder = Holder()
+    path = tmp_path / "parameters.json"
+    holder.save(path)
+    saved = json.loads(path.read_text())
+    (entry,) = saved["parameters"].values()
+    entry["value"] = f"import os\nos.remove({str(canary)!r})\ndef act(self, x):\n    return x\n"
+    path.write_text(json.dumps(saved))
+    with pytest.raises(StateError, match="top-level expression `os.remove"):
+        Holder().load(path)
+    assert canary.read_text() == "still here"

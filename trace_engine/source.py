@@ -1,0 +1,418 @@
+"""Parse-only analysis of Python source: the one place that reads functions out of code.
+
+Everything here works on the syntax tree; nothing is imported or executed. It
+finds a top-level function and its calling convention, decides whether a
+proposed module may replace a function (:func:`check_proposal`), and names the
+uses of the interpreter's escape hatches that proposed code is refused for
+(:func:`forbidden_uses`). Code parameters, the optimizers, code sessions and
+code repair all rely on it, so a proposal means the same thing everywhere.
+
+Why a proposal may hold only imports and the one function: executing a ``def``
+also evaluates its decorators, default values and annotations, and executing a
+module runs every top-level statement. A proposal limited to imports plus one
+undecorated function with literal defaults runs nothing of its own when it is
+turned into a callable; annotations are kept as text, never evaluated.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from collections.abc import Iterator
+
+from trace_engine.errors import InvalidCodeError
+
+FunctionDefinition = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def parse(source: str, what: str = "the code") -> ast.Module:
+    """The syntax tree of ``source``, or :class:`InvalidCodeError` saying where it does not parse."""
+    if not isinstance(source, str):
+        raise InvalidCodeError(
+            f"{what} must be a str of Python source, got {type(source).__name__}"
+        )
+    try:
+        return ast.parse(source)
+    except SyntaxError as exc:
+        raise InvalidCodeError(
+            f"{what} does not parse: {exc.msg} (line {exc.lineno}: {(exc.text or '').strip()})"
+        ) from None
+    except ValueError as exc:  # null bytes
+        raise InvalidCodeError(f"{what} does not parse: {exc}") from None
+
+
+def normalize(source: str) -> str:
+    """``source`` dedented, without leading or trailing blank lines, ending in one newline."""
+    return textwrap.dedent(source).strip("\n") + "\n"
+
+
+def top_level_functions(tree: ast.Module) -> list[FunctionDefinition]:
+    """The functions defined directly in the module, in order."""
+    return [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def find_function(source: str | ast.Module, name: str) -> FunctionDefinition | None:
+    """The top-level definition of ``name`` (the last one, as Python binds it); ``None`` when
+    absent or when ``source`` does not parse."""
+    if isinstance(source, str):
+        try:
+            source = ast.parse(source)
+        except (SyntaxError, ValueError):
+            return None
+    found = [d for d in top_level_functions(source) if d.name == name]
+    return found[-1] if found else None
+
+
+def require_function(tree: ast.Module, name: str, what: str = "the code") -> FunctionDefinition:
+    """The one top-level definition of ``name``; :class:`InvalidCodeError` when there is none
+    or more than one."""
+    functions = top_level_functions(tree)
+    defs = [d for d in functions if d.name == name]
+    if not defs:
+        found = ", ".join(d.name for d in functions)
+        raise InvalidCodeError(
+            f"{what} must define a function named {name!r}"
+            + (f"; it defines {found}" if found else "; it defines no function")
+        )
+    if len(defs) > 1:
+        raise InvalidCodeError(f"{what} defines {name!r} {len(defs)} times; define it once")
+    return defs[0]
+
+
+def signature_of(definition: FunctionDefinition) -> str:
+    """The calling convention: parameter names, kinds and which have defaults."""
+    a = definition.args
+    positional = a.posonlyargs + a.args
+    first_default = len(positional) - len(a.defaults)
+    parts = []
+    for i, arg in enumerate(positional):
+        parts.append(arg.arg + ("=..." if i >= first_default else ""))
+        if a.posonlyargs and i == len(a.posonlyargs) - 1:
+            parts.append("/")
+    if a.vararg:
+        parts.append("*" + a.vararg.arg)
+    elif a.kwonlyargs:
+        parts.append("*")
+    for arg, default in zip(a.kwonlyargs, a.kw_defaults):
+        parts.append(arg.arg + ("=..." if default is not None else ""))
+    if a.kwarg:
+        parts.append("**" + a.kwarg.arg)
+    prefix = "async def" if isinstance(definition, ast.AsyncFunctionDef) else "def"
+    return f"{prefix} {definition.name}({', '.join(parts)})"
+
+
+def first_line(definition: FunctionDefinition) -> int:
+    """The line a definition starts on: its first decorator's, else its ``def`` line."""
+    return min([definition.lineno] + [d.lineno for d in definition.decorator_list])
+
+
+def source_from_def(source: str, definition: FunctionDefinition) -> str:
+    """The text of ``definition`` in ``source`` from its ``def`` line to its end (no decorators)."""
+    lines = source.splitlines()[definition.lineno - 1 : definition.end_lineno]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def check_proposal(
+    source: str, name: str, signature: str, what: str = "the new code"
+) -> ast.Module:
+    """Accept ``source`` as the new code of function ``name`` or raise :class:`InvalidCodeError`.
+
+    Accepted: a module of imports and exactly one definition of ``name`` with the
+    calling convention ``signature`` (as :func:`signature_of` writes it), no
+    decorators, and literal default values. Anything else at top level would run
+    when the module is executed, so it is refused with the reason. Returns the
+    parsed module, whose annotations are still unevaluated expressions (see
+    :func:`definition_only`).
+    """
+    tree = parse(source, what)
+    definition = require_function(tree, name, what)
+    for statement in tree.body:
+        if statement is definition:
+            continue
+        if isinstance(statement, ast.ImportFrom) and any(a.name == "*" for a in statement.names):
+            raise InvalidCodeError(
+                f"{what} has `from {statement.module} import *` (line {statement.lineno}); "
+                "import the names it uses"
+            )
+        if not isinstance(statement, (ast.Import, ast.ImportFrom)):
+            raise InvalidCodeError(
+                f"{what} has a top-level {_statement_kind(statement)} (line {statement.lineno}); "
+                f"it may hold only imports and the function {name}: move helpers and "
+                "constants inside the function"
+            )
+    if definition.decorator_list:
+        raise InvalidCodeError(
+            f"{what} decorates {name} (line {definition.decorator_list[0].lineno}); "
+            "decorators run when the function is defined: remove them"
+        )
+    if getattr(definition, "type_params", None):
+        raise InvalidCodeError(f"{what} gives {name} type parameters; remove them")
+    args = definition.args
+    for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
+        try:
+            ast.literal_eval(default)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise InvalidCodeError(
+                f"{what} has the default value `{_clip(ast.unparse(default))}` (line "
+                f"{default.lineno}); defaults are evaluated when the function is defined, so "
+                "only literals (numbers, strings, None, tuples, ...) are accepted"
+            ) from None
+    found = signature_of(definition)
+    if found != signature:
+        raise InvalidCodeError(
+            f"{what} changes the signature from `{signature}` to `{found}`; "
+            "keep the name and parameters"
+        )
+    return tree
+
+
+def definition_only(tree: ast.Module, name: str) -> ast.Module:
+    """A module of just the definition of ``name``, its annotations turned into strings.
+
+    Executing it binds the function and evaluates nothing else: the imports, any
+    decorators and the annotations of the proposal do not run (the annotations
+    stay readable as text in ``__annotations__``).
+    """
+    definition = require_function(tree, name)
+    definition.decorator_list = []
+    definition.returns = _as_text(definition.returns)
+    a = definition.args
+    for arg in [*a.posonlyargs, *a.args, a.vararg, *a.kwonlyargs, a.kwarg]:
+        if arg is not None:
+            arg.annotation = _as_text(arg.annotation)
+    return ast.fix_missing_locations(ast.Module(body=[definition], type_ignores=[]))
+
+
+def imports_only(tree: ast.Module) -> ast.Module:
+    """A module of the top-level import statements of ``tree``."""
+    body = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    return ast.Module(body=body, type_ignores=[])
+
+
+def _as_text(annotation: ast.expr | None) -> ast.expr | None:
+    if annotation is None or (
+        isinstance(annotation, ast.Constant) and isinstance(annotation.value, str)
+    ):
+        return annotation
+    return ast.copy_location(ast.Constant(ast.unparse(annotation)), annotation)
+
+
+def _statement_kind(statement: ast.stmt) -> str:
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return f"function {statement.name}"
+    if isinstance(statement, ast.ClassDef):
+        return f"class {statement.name}"
+    if isinstance(statement, ast.Expr):
+        return f"expression `{_clip(ast.unparse(statement))}`"
+    return f"statement `{_clip(ast.unparse(statement).splitlines()[0])}`"
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# The static policy ------------------------------------------------------------------
+_MODULES = {
+    "atexit": "runs code when the interpreter exits",
+    "builtins": "can patch the interpreter's built-in functions",
+    "gc": "reaches objects it was not given",
+    "inspect": "reaches frames and objects it was not given",
+    "time": "reads or changes the clock that times it",
+    "timeit": "times code itself",
+    "resource": "reads or changes process limits and CPU times",
+    "signal": "handles signals and sets timers",
+    "ctypes": "calls native code directly",
+    "importlib": "imports modules by computed names",
+    "faulthandler": "installs process-wide handlers",
+}
+_ATTRIBUTES = {
+    "sys.exit": "ends the process",
+    "sys.modules": "patches imported modules",
+    "sys._getframe": "reaches the caller's frames",
+    "sys._current_frames": "reaches other threads' frames",
+    "sys.settrace": "traces the caller",
+    "sys.setprofile": "profiles the caller",
+    "sys.addaudithook": "installs a process-wide hook",
+    "sys.meta_path": "changes how modules are imported",
+    "sys.path_hooks": "changes how modules are imported",
+    "os._exit": "ends the process",
+    "os.abort": "ends the process",
+    "os.kill": "signals processes",
+    "os.killpg": "signals process groups",
+    "os.fork": "starts processes that outlive the call",
+    "os.forkpty": "starts processes that outlive the call",
+    "os.times": "reads the CPU times that time it",
+}
+_NAMES = {
+    "exit": "ends the process (raises SystemExit)",
+    "quit": "ends the process (raises SystemExit)",
+    "SystemExit": "ends the process",
+    "KeyboardInterrupt": "stands for the user's interrupt",
+    "__import__": "imports modules by computed names",
+    "__builtins__": "can patch the interpreter's built-in functions",
+    "eval": "runs code the policy cannot see",
+    "exec": "runs code the policy cannot see",
+    "compile": "builds code the policy cannot see",
+    "globals": "reaches the module's namespace",
+    "breakpoint": "stops the process for a debugger",
+}
+_DUNDERS_AND_FRAMES = {
+    "f_back": "reaches the caller's frame",
+    "f_globals": "reaches a frame's namespace",
+    "f_locals": "reaches a frame's variables",
+    "f_builtins": "reaches a frame's built-ins",
+    "f_code": "reaches a frame's code",
+    "tb_frame": "reaches frames through a traceback",
+    "gi_frame": "reaches a generator's frame",
+    "cr_frame": "reaches a coroutine's frame",
+    "ag_frame": "reaches an async generator's frame",
+    "__globals__": "reaches a function's module namespace",
+    "__code__": "reads or replaces a function's code",
+    "__closure__": "reaches a function's captured variables",
+    "__builtins__": "can patch the interpreter's built-in functions",
+    "__subclasses__": "reaches classes it was not given",
+    "__import__": "imports modules by computed names",
+    "__loader__": "reaches the import machinery",
+}
+_ATTRIBUTE_CALLS = {"getattr", "setattr", "delattr", "hasattr"}
+_DYNAMIC_BASES = {"sys", "os", "builtins"}
+
+
+def forbidden_uses(source: str | ast.AST) -> list[str]:
+    """Each use in ``source`` of the interpreter's escape hatches, as ``"name: why"``, in order.
+
+    Refused: the modules atexit, builtins, gc, inspect, time, timeit, resource,
+    signal, ctypes, importlib and faulthandler; ``sys.exit``, ``sys.modules``,
+    frame access (``sys._getframe``, ``f_back``, ``f_globals``, ``__globals__``,
+    ``__code__``, ...), ``os._exit`` and the other ways to end or fork the
+    process; ``exit``/``quit``/``SystemExit``/``KeyboardInterrupt``; ``eval``,
+    ``exec``, ``compile``, ``__import__`` and ``globals``; and ``getattr`` (and
+    its kin) naming such an attribute or computing an attribute of sys, os or
+    builtins. Aliases (``import time as t``, ``from os import _exit``) are
+    followed. An empty list means none was found; it is a static check that a
+    sandbox backs up, not a proof of safety. Source that does not parse has no
+    uses (it is refused for not parsing).
+    """
+    return [text for _, text in _found(source)]
+
+
+def added_forbidden_uses(source: str | ast.AST, original: str | ast.AST) -> list[str]:
+    """The :func:`forbidden_uses` of ``source`` whose kind ``original`` does not use already.
+
+    A function that reads the clock may go on reading it (``time.monotonic`` in
+    the original allows ``time.time`` in a rewrite); one that did not may not start.
+    """
+    allowed = {key for key, _ in _found(original)}
+    return [text for key, text in _found(source) if key not in allowed]
+
+
+def _found(source: str | ast.AST) -> list[tuple[str, str]]:
+    """``(kind, "name: why")`` of each forbidden use, without repeats."""
+    if isinstance(source, str):
+        try:
+            tree: ast.AST = ast.parse(source)
+        except (SyntaxError, ValueError):
+            return []
+    else:
+        tree = source
+    found: list[tuple[str, str]] = []
+    for use in _uses(tree, _module_aliases(tree)):
+        if use not in found:
+            found.append(use)
+    return found
+
+
+def refusal(uses: list[str], what: str = "the new code") -> str:
+    """The one-line reason for refusing code with these forbidden ``uses``."""
+    return (
+        f"{what} uses what proposed code may not: {'; '.join(uses)}. "
+        "Write the function with plain computation instead"
+    )
+
+
+def _module_aliases(tree: ast.AST) -> dict[str, str]:
+    """Local name -> dotted name it stands for, from every import in ``tree``."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    aliases[a.asname] = a.name
+                else:
+                    top = a.name.split(".")[0]
+                    aliases[top] = top
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                if a.name != "*":
+                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+def _dotted(node: ast.expr, aliases: dict[str, str]) -> str | None:
+    """``a.b.c`` for an attribute chain rooted at an imported name, else ``None``."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name) and node.id in aliases:
+        return ".".join([aliases[node.id], *reversed(parts)])
+    return None
+
+
+def _module_rule(dotted: str) -> tuple[str, str] | None:
+    top = dotted.split(".")[0]
+    if top in _MODULES:
+        return top, f"{dotted}: {_MODULES[top]}"
+    for name, why in _ATTRIBUTES.items():
+        if dotted == name or dotted.startswith(name + "."):
+            return name, f"{name}: {why}"
+    return None
+
+
+def _uses(tree: ast.AST, aliases: dict[str, str]) -> Iterator[tuple[str, str]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                rule = _module_rule(a.name)
+                if rule:
+                    yield rule
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            rule = _module_rule(node.module)
+            if rule:
+                yield rule
+            for a in node.names:
+                rule = _module_rule(f"{node.module}.{a.name}")
+                if rule:
+                    yield rule
+        elif isinstance(node, ast.Attribute):
+            if node.attr in _DUNDERS_AND_FRAMES:
+                yield node.attr, f"{node.attr}: {_DUNDERS_AND_FRAMES[node.attr]}"
+            dotted = _dotted(node, aliases)
+            rule = _module_rule(dotted) if dotted else None
+            if rule:
+                yield rule
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            if node.id in _NAMES and node.id not in aliases:
+                yield node.id, f"{node.id}: {_NAMES[node.id]}"
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            yield from _attribute_call(node, aliases)
+
+
+def _attribute_call(call: ast.Call, aliases: dict[str, str]) -> Iterator[tuple[str, str]]:
+    if call.func.id not in _ATTRIBUTE_CALLS or len(call.args) < 2:
+        return
+    target, attribute = call.args[0], call.args[1]
+    base = _dotted(target, aliases)
+    if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str):
+        name = attribute.value
+        if name in _DUNDERS_AND_FRAMES:
+            yield name, f"{name}: {_DUNDERS_AND_FRAMES[name]}"
+        rule = _module_rule(f"{base}.{name}") if base else None
+        if rule:
+            yield rule
+    elif base and base.split(".")[0] in _DYNAMIC_BASES:
+        top = base.split(".")[0]
+        yield (
+            f"{call.func.id}({top})",
+            f"{call.func.id}({base}, ...): reaches an attribute of {base} by a computed name",
+        )
