@@ -5,14 +5,16 @@ values, the best values seen so far, the optimizer's state, where in which epoch
 the run was (with that epoch's example order), the step history and the usage
 totals. It also records which workflow wrote it, so that a run directory is never
 resumed by a different job.
+
+Checkpoints are JSON and nothing else: reading one never runs code from it, so a
+run directory someone sent you is safe to resume or evaluate. A state that JSON
+cannot hold is refused when saving, naming the value.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +33,49 @@ def checkpoint_path(directory: str | os.PathLike) -> Path:
     return Path(directory) / CHECKPOINT_FILE
 
 
-def encode_state(state: Any) -> dict[str, Any]:
-    """Store a state as JSON when it is JSON, else as pickled bytes in base64."""
+def encode_state(state: Any, what: str = "the state") -> dict[str, Any]:
+    """``state`` in the checkpoint's JSON envelope; :class:`CheckpointError` naming the
+    first value JSON cannot hold."""
     try:
-        json.dumps(state)
-        return {"encoding": "json", "value": state}
-    except (TypeError, ValueError):
-        data = base64.b64encode(pickle.dumps(state)).decode("ascii")
-        return {"encoding": "pickle-base64", "value": data}
+        json.dumps(state, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        where = _not_json(state, what) or f"{what} cannot be written as JSON"
+        raise CheckpointError(
+            f"cannot write the checkpoint: {where}; checkpoints hold JSON values only "
+            "(str, int, float, bool, None, lists and dicts with str keys)"
+        ) from None
+    return {"encoding": "json", "value": state}
 
 
-def decode_state(entry: dict[str, Any]) -> Any:
-    if entry.get("encoding") == "pickle-base64":
-        return pickle.loads(base64.b64decode(entry["value"]))
+def decode_state(entry: Any) -> Any:
+    """The value of an :func:`encode_state` envelope; anything but JSON is refused."""
+    if not isinstance(entry, dict) or entry.get("encoding", "json") != "json":
+        encoding = entry.get("encoding") if isinstance(entry, dict) else type(entry).__name__
+        raise CheckpointError(
+            f"the checkpoint holds a value encoded as {encoding!r}; trace-engine reads JSON "
+            "checkpoints only and never unpickles (a pickle can run code when loaded)"
+        )
     return entry.get("value")
+
+
+def _not_json(value: Any, where: str) -> str | None:
+    """Where in ``value`` the first thing JSON cannot hold is, or ``None``."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return None
+    if isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    elif isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                return f"{where} has the key {key!r} ({type(key).__name__})"
+        items = value.items()
+    else:
+        return f"{where} is a {type(value).__name__} ({value!r:.60})"
+    for key, item in items:
+        found = _not_json(item, f"{where}[{key!r}]")
+        if found:
+            return found
+    return None
 
 
 def write_checkpoint(directory: str | os.PathLike, state: dict[str, Any]) -> Path:

@@ -12,6 +12,11 @@ part of the key (greedy decoding ignores it).
 Failed calls are never stored, and neither is a sample that was asked to be JSON
 but did not parse.
 
+Keys and entries are stored as JSON, never pickled, so opening a cache
+directory someone sent you runs none of their code: a row written any other way
+(by diskcache's default pickling, say) reads as a miss and is left alone; its
+sample is asked for again and stored as JSON.
+
 Location: ``directory`` argument, else ``$TRACE_ENGINE_CACHE_DIR``, else the
 platform's user cache directory (``.../trace-engine/completions``).
 """
@@ -48,15 +53,64 @@ def default_cache_dir() -> Path:
 
 
 def open_cache(directory: str | os.PathLike | None = None):
-    """The process's one ``diskcache.Cache`` for ``directory`` (opened on first use)."""
+    """The process's one ``diskcache.Cache`` for ``directory`` (opened on first use), storing JSON."""
     path = str(Path(directory).expanduser() if directory else default_cache_dir())
     with _open_lock:
         cache = _open.get(path)
         if cache is None:
             diskcache = require("diskcache", package="diskcache")
-            cache = diskcache.Cache(path)
+            cache = diskcache.Cache(path, disk=_json_disk())
             _open[path] = cache
         return cache
+
+
+def _json_disk() -> type:
+    """A ``diskcache.Disk`` that writes keys and values as JSON and reads nothing else.
+
+    diskcache's own ``JSONDisk`` still unpickles a row whose stored mode says
+    pickle; this one reads such a row (or anything that is not JSON) as absent.
+    """
+    global _JSONOnlyDisk
+    if _JSONOnlyDisk is not None:
+        return _JSONOnlyDisk
+    from diskcache.core import MODE_BINARY, MODE_RAW, UNKNOWN, Disk
+
+    class JSONOnlyDisk(Disk):
+        def put(self, key):
+            return super().put(_to_json(key))
+
+        def get(self, key, raw):
+            return _from_json(key) if raw else None
+
+        def store(self, value, read, key=UNKNOWN):
+            if read:
+                raise ValueError("the completion cache stores JSON values, not files")
+            return super().store(_to_json(value), False, key=key)
+
+        def fetch(self, mode, filename, value, read):
+            if read or mode not in (MODE_RAW, MODE_BINARY):
+                return None
+            return _from_json(super().fetch(mode, filename, value, False))
+
+    _JSONOnlyDisk = JSONOnlyDisk
+    return JSONOnlyDisk
+
+
+_JSONOnlyDisk: type | None = None
+
+
+def _to_json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _from_json(data: Any) -> Any:
+    """The JSON value in ``data`` (bytes), or ``None`` when it is anything else."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return None
+    try:
+        return json.loads(bytes(data).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def cache_key(fingerprint: str, messages: Sequence[Message], sample: int, **options: Any) -> str:
@@ -118,10 +172,7 @@ class Cached(LLMWrapper):
             raise ValueError(f"n must be >= 1, got {n}")
         fingerprint = self.fingerprint
         keys = [cache_key(fingerprint, msgs, i, **options) for i in range(n)]
-        found: list[dict | None] = [self._cache.get(k, retry=True) for k in keys]
-        for entry in found:
-            if entry is not None:
-                entry["hit"] = True
+        found = [_entry(self._cache.get(k, retry=True)) for k in keys]
         return msgs, n, keys, found
 
     @staticmethod
@@ -176,22 +227,37 @@ class Cached(LLMWrapper):
         )
 
 
+def _entry(value: Any) -> dict | None:
+    """A stored sample as a hit, or ``None`` when ``value`` is not one (a miss)."""
+    if not isinstance(value, dict) or not isinstance(value.get("text"), str):
+        return None
+    numbers = (value.get(k) for k in ("prompt_tokens", "completion_tokens", "cost"))
+    if not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers):
+        return None
+    return {**value, "hit": True}
+
+
 def _share(total: int, parts: int, index: int) -> int:
     """Split ``total`` into ``parts`` integers; the first ones take the remainder."""
     return total // parts + (1 if index < total % parts else 0)
 
 
 def cache_stats(directory: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Directory, number of stored samples, bytes on disk and samples per model."""
+    """Directory, number of stored samples, bytes on disk and samples per model
+    (``unreadable``: rows that are not this cache's JSON, which lookups ignore)."""
     cache = open_cache(directory)
     by_llm: dict[str, int] = {}
+    unreadable = 0
     for key in cache.iterkeys():
-        entry = cache.get(key, retry=True)
-        if isinstance(entry, dict):
+        entry = _entry(cache.get(key, retry=True)) if key is not None else None
+        if entry is not None:
             by_llm[entry.get("llm", "?")] = by_llm.get(entry.get("llm", "?"), 0) + 1
+        else:
+            unreadable += 1
     return {
         "directory": str(cache.directory),
         "entries": len(cache),
+        "unreadable": unreadable,
         "size_bytes": cache.volume(),
         "by_llm": dict(sorted(by_llm.items())),
     }

@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"directory: {stats['directory']}")
     print(f"entries:   {stats['entries']}")
+    if stats["unreadable"]:
+        print(f"unreadable: {stats['unreadable']} (not JSON written by trace-engine; ignored)")
     print(f"size:      {stats['size_bytes'] / 1e6:.2f} MB")
     for llm, count in stats["by_llm"].items():
         print(f"  {llm}: {count}")
