@@ -5,7 +5,10 @@ from trace_engine.llm.config import parse_spec
 from trace_engine.llm.local import EmbeddedLLM, LlamaCppLLM
 from trace_engine.llm.openai_compat import OpenAICompatible
 
-FORMS = "local | openai:MODEL | openai-compatible:URL#MODEL | llamacpp:PATH.gguf | transformers:PATH_OR_ID"
+FORMS = (
+    "local | openai:MODEL (or openai/MODEL) | openai-compatible:URL#MODEL | "
+    "litellm:PROVIDER/MODEL | llamacpp:PATH.gguf | transformers:PATH_OR_ID"
+)
 
 
 @pytest.mark.parametrize(

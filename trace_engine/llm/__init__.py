@@ -37,7 +37,14 @@ from trace_engine.llm.errors import (
 from trace_engine.llm.gpu import TransformersLLM
 from trace_engine.llm.jsonparse import parse_json_lenient
 from trace_engine.llm.local import EmbeddedLLM, LlamaCppLLM
-from trace_engine.llm.meter import Budget, BudgetExceeded, Meter, UsageStats, get_meter
+from trace_engine.llm.meter import (
+    Budget,
+    BudgetExceeded,
+    BudgetNotEnforceable,
+    Meter,
+    UsageStats,
+    get_meter,
+)
 from trace_engine.llm.metered import Metered, Tagged, tagged
 from trace_engine.llm.openai_compat import OpenAICompatible
 from trace_engine.llm.preflight import check_llm
@@ -50,6 +57,7 @@ __all__ = [
     "LLM",
     "Budget",
     "BudgetExceeded",
+    "BudgetNotEnforceable",
     "Cached",
     "CallableLLM",
     "Completion",

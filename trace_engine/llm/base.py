@@ -108,6 +108,13 @@ class LLM(ABC):
         """USD price of ``usage`` on this backend: 0 unless the backend knows a price."""
         return 0.0
 
+    @property
+    def priced(self) -> bool:
+        """Whether :meth:`cost_of` is what calls really cost. ``False`` for a backend
+        that may charge but whose price is unknown: it counts $0, so a USD budget
+        on it is refused rather than silently never reached."""
+        return True
+
     @abstractmethod
     def complete(
         self,

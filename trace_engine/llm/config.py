@@ -12,11 +12,14 @@ from trace_engine.llm.errors import SpecError
 
 ACCEPTED_FORMS = (
     "local",
-    "openai:MODEL",
+    "openai:MODEL (or openai/MODEL)",
     "openai-compatible:URL#MODEL",
+    "litellm:PROVIDER/MODEL",
     "llamacpp:PATH.gguf",
     "transformers:PATH_OR_ID",
 )
+KINDS = ("openai", "openai-compatible", "litellm", "llamacpp", "transformers")
+_LOCAL_SERVERS = {"ollama": "http://localhost:11434/v1", "lm_studio": "http://localhost:1234/v1"}
 
 
 def _default_n_ctx() -> int:
@@ -46,14 +49,26 @@ def spec_error(spec: str, why: str) -> SpecError:
 
 
 def parse_spec(spec: str) -> ParsedSpec:
-    """Split and check a spec string; raises :class:`SpecError` listing the accepted forms."""
+    """Split and check a spec string; raises :class:`SpecError` listing the accepted forms.
+
+    A LiteLLM-style ``provider/model`` is accepted for OpenAI (``openai/gpt-4o-mini``);
+    for another provider the error names the spec to use instead.
+    """
     text = spec.strip()
     if text == "local":
         return ParsedSpec("local")
+    slash, colon = text.find("/"), text.find(":")
+    if slash > 0 and (colon < 0 or slash < colon):
+        return _provider_model(spec, text[:slash], text[slash + 1 :].strip())
     kind, sep, rest = text.partition(":")
     rest = rest.strip()
-    if not sep or kind not in ("openai", "openai-compatible", "llamacpp", "transformers"):
-        return _raise(spec, "unknown backend")
+    if not sep or kind not in KINDS:
+        return _raise(spec, _unknown_backend_hint(text))
+    if kind == "litellm" and "/" not in rest.strip("/"):
+        return _raise(
+            spec,
+            "litellm needs PROVIDER/MODEL after the colon, e.g. litellm:anthropic/claude-3-5-haiku-latest",
+        )
     if not rest:
         return _raise(
             spec, f"{kind}: needs a {'path' if kind == 'llamacpp' else 'model'} after the colon"
@@ -75,6 +90,34 @@ def parse_spec(spec: str) -> ParsedSpec:
             return _raise(spec, f"the file {path} does not exist")
         return ParsedSpec(kind, str(path))
     return ParsedSpec(kind, rest)
+
+
+def _provider_model(spec: str, provider: str, model: str) -> ParsedSpec:
+    """``openai/MODEL`` is ``openai:MODEL``; any other ``provider/model`` gets a suggestion."""
+    if not model:
+        return _raise(spec, f"{provider}/ needs a model name after the slash")
+    if provider == "openai":
+        return ParsedSpec("openai", model)
+    if provider in _LOCAL_SERVERS:
+        return _raise(
+            spec,
+            f"for a model served by {provider} use openai-compatible:"
+            f"{_LOCAL_SERVERS[provider]}#{model} (or litellm:{provider}/{model})",
+        )
+    return _raise(
+        spec,
+        f"provider/model names reach providers other than OpenAI through LiteLLM: use "
+        f"litellm:{provider}/{model} (pip install 'trace-engine[litellm]')",
+    )
+
+
+def _unknown_backend_hint(text: str) -> str:
+    """The reason for an unknown backend, with the likely spec when the text is a bare model."""
+    from trace_engine.llm.pricing import PRICES
+
+    if ":" not in text and (text in PRICES or text.startswith(("gpt-", "o1", "o3", "o4"))):
+        return f"unknown backend; for OpenAI's model write openai:{text}"
+    return "unknown backend"
 
 
 def _raise(spec: str, why: str) -> ParsedSpec:

@@ -66,3 +66,36 @@ def require(module: str, *, package: str, extra: str | None = None, backend: str
             f"install it with: {hint}",
             backend=backend,
         ) from exc
+
+
+def http_error(
+    status: int,
+    detail: str,
+    *,
+    backend: str,
+    retry_after: float | None = None,
+    key_hint: str = "the API key",
+) -> LLMError:
+    """The :class:`LLMError` for an HTTP error status, with its retry hints and a fix.
+
+    Rate limits, timeouts, conflicts and 5xx are retryable; the rest fail at once."""
+    if status == 401:
+        msg = f"authentication failed (401): {detail}; check {key_hint}"
+    elif status == 403:
+        msg = f"permission denied (403): {detail}"
+    elif status == 404:
+        msg = (
+            f"not found (404): {detail}; check the model name and the base URL (often ends in /v1)"
+        )
+    elif status in (400, 422):
+        msg = f"request rejected ({status}): {detail}"
+    elif status == 429:
+        msg = f"rate limited (429): {detail}"
+    elif status >= 500:
+        msg = f"server error ({status}): {detail}"
+    else:
+        msg = f"HTTP {status}: {detail}"
+    retryable = status in (408, 409, 429) or status >= 500
+    return LLMError(
+        msg, backend=backend, retryable=retryable, retry_after=retry_after, status=status
+    )

@@ -172,6 +172,20 @@ class BudgetExceeded(RuntimeError):
     """
 
 
+class BudgetNotEnforceable(BudgetExceeded):
+    """A USD budget on a backend whose price is unknown: refused, not silently ignored."""
+
+
+def unpriced_budget_message(backend_id: str, model: str) -> str:
+    """One line: why a USD budget cannot apply to ``backend_id`` and what to do."""
+    from trace_engine.llm.pricing import price_hint
+
+    return (
+        f"a USD budget cannot be enforced on {backend_id}: its price is unknown, so its calls "
+        f"count $0; {price_hint(model)}, or limit tokens or calls instead"
+    )
+
+
 @dataclass(frozen=True)
 class Estimate:
     """What a call is expected to spend at most (tokens, USD)."""

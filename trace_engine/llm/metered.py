@@ -8,7 +8,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from trace_engine.llm.base import LLM, Completion, Message, Usage, normalize_messages
-from trace_engine.llm.meter import Budget, Estimate, Meter, active_budgets, get_meter
+from trace_engine.llm.meter import (
+    Budget,
+    BudgetNotEnforceable,
+    Estimate,
+    Meter,
+    active_budgets,
+    get_meter,
+    unpriced_budget_message,
+)
 from trace_engine.llm.wrapper import LLMWrapper
 
 _CHARS_PER_TOKEN = 3.5
@@ -26,21 +34,31 @@ class Metered(LLMWrapper):
 
     ``meter=None`` reports to the process-wide :func:`get_meter`. Budgets checked
     are ``budget`` (if given) and any made active with :meth:`Budget.active`.
+    A USD limit on a backend whose price is unknown (``priced`` is false) raises
+    :class:`BudgetNotEnforceable`, here or at the first call, instead of never
+    being reached.
     """
 
     def __init__(self, inner: LLM, meter: Meter | None = None, budget: Budget | None = None):
         super().__init__(inner)
         self.meter = meter
         self.budget = budget
+        if budget is not None:
+            self._check_enforceable([budget])
 
     def _budgets(self) -> list[Budget]:
         found = [self.budget] if self.budget is not None else []
         return found + [b for b in active_budgets() if b is not self.budget]
 
+    def _check_enforceable(self, budgets: list[Budget]) -> None:
+        if any(b.max_usd is not None for b in budgets) and not self.inner.priced:
+            raise BudgetNotEnforceable(unpriced_budget_message(self.id, self.model))
+
     def _reserve(self, msgs: list[Message], options: dict) -> list[tuple[Budget, Estimate]]:
         budgets = self._budgets()
         if not budgets:
             return []
+        self._check_enforceable(budgets)
         prompt = estimate_prompt_tokens(msgs)
         completion = (options.get("max_tokens") or 0) * max(1, options.get("n", 1))
         estimate = Estimate(prompt + completion, self.inner.cost_of(Usage(prompt, completion)))

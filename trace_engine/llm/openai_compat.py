@@ -11,8 +11,10 @@ the backend object then remembers it and never sends that form again. In every m
 parsed leniently into ``Completion.parsed``. The SDK's own retries are off: :class:`~trace_engine.llm.retry.Retrying`
 decides, from the :class:`LLMError` this backend raises (``retryable``, ``retry_after``).
 
-Cost comes from :mod:`trace_engine.llm.pricing`; a model without a known price
-(any local server, unless you set one) costs 0.
+Cost comes from :mod:`trace_engine.llm.pricing`: an ``openai`` model from the
+price tables, an ``openai-compatible`` one only from prices the user gave. A
+model without a known price counts $0 (a warning for OpenAI, which does charge)
+and refuses a USD budget.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 from trace_engine.llm import pricing
 from trace_engine.llm.base import LLM, Completion, Message, Usage, normalize_messages
-from trace_engine.llm.errors import LLMError, SpecError, require
+from trace_engine.llm.errors import LLMError, SpecError, http_error, require
 from trace_engine.llm.jsonparse import parse_samples, with_schema_instruction
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,6 @@ SCHEMA_MODES = ("json_schema", "json_object+schema", "json_object", "prompt")
 _FORMAT_WORDS = ("response_format", "response format", "json_schema", "json_object", "schema")
 DEFAULT_TIMEOUT = 120.0
 _NO_KEY = "sk-no-key-required"
-_warned_prices: set[str] = set()
 
 
 class OpenAICompatible(LLM):
@@ -85,8 +86,16 @@ class OpenAICompatible(LLM):
     def fingerprint(self) -> str:
         return f"{self.id}|{self.base_url or 'https://api.openai.com/v1'}"
 
+    @property
+    def _price_table(self) -> str:
+        return "openai" if self.backend == "openai" else "user"
+
     def cost_of(self, usage: Usage) -> float:
-        return pricing.cost_of(self.model, usage)
+        return pricing.cost_of(self.model, usage, self._price_table)
+
+    @property
+    def priced(self) -> bool:
+        return pricing.price_for(self.model, self._price_table) is not None
 
     def _sdk(self):
         return require("openai", package="openai", backend=self.id)
@@ -195,7 +204,7 @@ class OpenAICompatible(LLM):
         A refused form is remembered (never sent again by this object); the first
         refusal is returned, to be reported if every form is refused."""
         error = translate_error(exc, self.id, self.timeout)
-        if mode in (None, "prompt") or not _refuses_format(error):
+        if mode in (None, "prompt") or not refuses_format(error):
             raise error from exc
         self._mode = max(self._mode, SCHEMA_MODES.index(mode) + 1)
         log.info(
@@ -221,7 +230,7 @@ class OpenAICompatible(LLM):
         if resp.usage is not None:
             usage = Usage(resp.usage.prompt_tokens or 0, resp.usage.completion_tokens or 0)
         else:
-            usage = _estimated_usage(msgs, texts)
+            usage = estimated_usage(msgs, texts)
         return texts, usage
 
     def _request(self, msgs, n, options, mode) -> dict:
@@ -253,11 +262,8 @@ class OpenAICompatible(LLM):
 
     def _completion(self, texts, usage, start, options) -> Completion:
         cost = self.cost_of(usage)
-        if pricing.price_for(self.model) is None and self.model not in _warned_prices:
-            _warned_prices.add(self.model)
-            log.info(
-                "no price known for %s: its cost is counted as 0 (see pricing.set_price)", self.id
-            )
+        if not self.priced:
+            pricing.warn_unpriced(self.id, self.model, paid=self.backend == "openai")
         return Completion(
             texts=texts,
             usage=usage,
@@ -272,7 +278,7 @@ class OpenAICompatible(LLM):
         return f"OpenAICompatible({self.model!r}, base_url={self.base_url!r}, backend={self.backend!r})"
 
 
-def _refuses_format(error: LLMError) -> bool:
+def refuses_format(error: LLMError) -> bool:
     """Whether ``error`` is a server refusing the requested response format.
 
     A 400, 422 or 500 (servers that validate the request inside their handler)
@@ -282,7 +288,7 @@ def _refuses_format(error: LLMError) -> bool:
     return error.status in (400, 422, 500) and any(word in text for word in _FORMAT_WORDS)
 
 
-def _estimated_usage(msgs: list[Message], texts: list[str]) -> Usage:
+def estimated_usage(msgs: list[Message], texts: list[str]) -> Usage:
     """Servers that report no usage: estimate ~4 characters per token."""
     prompt = sum(len(m["content"]) for m in msgs) // 4 + 1
     return Usage(prompt, sum(len(t) for t in texts) // 4 + len(texts))
@@ -316,28 +322,12 @@ def translate_error(exc: Exception, backend: str, timeout: float) -> LLMError:
 
 
 def _status_error(exc: Any, backend: str) -> LLMError:
-    status = exc.status_code
-    detail = _error_detail(exc)
-    retry_after = _retry_after(exc.response.headers)
-    if status == 401:
-        msg = f"authentication failed (401): {detail}; check OPENAI_API_KEY or the server's key"
-    elif status == 403:
-        msg = f"permission denied (403): {detail}"
-    elif status == 404:
-        msg = (
-            f"not found (404): {detail}; check the model name and the base URL (often ends in /v1)"
-        )
-    elif status in (400, 422):
-        msg = f"request rejected ({status}): {detail}"
-    elif status == 429:
-        msg = f"rate limited (429): {detail}"
-    elif status >= 500:
-        msg = f"server error ({status}): {detail}"
-    else:
-        msg = f"HTTP {status}: {detail}"
-    retryable = status in (408, 409, 429) or status >= 500
-    return LLMError(
-        msg, backend=backend, retryable=retryable, retry_after=retry_after, status=status
+    return http_error(
+        exc.status_code,
+        _error_detail(exc),
+        backend=backend,
+        retry_after=_retry_after(exc.response.headers),
+        key_hint="OPENAI_API_KEY or the server's key",
     )
 
 

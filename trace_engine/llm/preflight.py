@@ -20,6 +20,7 @@ What is checked, per backend (nothing is generated and the model is not loaded):
   server answers a models listing within ``timeout`` seconds with the key
   accepted (a server without a models listing gets one 1-token chat call);
 * ``litellm:``: litellm is installed and the provider's key variables are set;
+* with ``budget``: a USD limit needs a model whose price is known;
 * a plain callable (scripted answers): nothing to check;
 * any other LLM: its own ``preflight(timeout)`` method, if it has one.
 """
@@ -31,21 +32,31 @@ from collections.abc import Callable
 from typing import Any
 
 from trace_engine.llm.base import LLM
-from trace_engine.llm.errors import LLMError, LLMUnavailable
+from trace_engine.llm.errors import LLMError, LLMUnavailable, SpecError
+from trace_engine.llm.meter import Budget, unpriced_budget_message
 
 DEFAULT_TIMEOUT = 5.0
 _SWITCH = "or choose another model with --llm / TRACE_ENGINE_LLM"
 
 
-def check_llm(llm: LLM | str | Callable | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+def check_llm(
+    llm: LLM | str | Callable | None = None,
+    *,
+    budget: Budget | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> None:
     """Raise :class:`LLMError` (one line: what is wrong, how to fix it) if ``llm`` is unusable.
 
     ``llm`` is a spec string, an :class:`LLM` (wrappers are looked through), a
     plain callable, or ``None`` for the configured default (``$TRACE_ENGINE_LLM``,
-    else ``local``). A bad spec raises :class:`SpecError`; anything else that makes
-    the model unusable raises :class:`LLMUnavailable`. Returns ``None`` when usable.
+    else ``local``). A bad spec, or a ``budget`` with a USD limit on a model whose
+    price is unknown, raises :class:`SpecError`; anything else that makes the
+    model unusable raises :class:`LLMUnavailable`. Returns ``None`` when usable.
     """
-    _check(_backend_of(llm), timeout)
+    backend = _backend_of(llm)
+    if budget is not None and budget.max_usd is not None and not backend.priced:
+        raise SpecError(unpriced_budget_message(backend.id, backend.model))
+    _check(backend, timeout)
 
 
 def _backend_of(llm: Any) -> LLM:

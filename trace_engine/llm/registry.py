@@ -31,8 +31,10 @@ def get_llm(
 ) -> LLM:
     """Return the LLM for ``spec`` (default: ``$TRACE_ENGINE_LLM``, else ``"local"``).
 
-    Specs: ``local`` (embedded Qwen2.5-Coder-1.5B via llama.cpp), ``openai:MODEL``,
-    ``openai-compatible:URL#MODEL``, ``llamacpp:PATH.gguf``, ``transformers:PATH_OR_ID``.
+    Specs: ``local`` (embedded Qwen2.5-Coder-1.5B via llama.cpp), ``openai:MODEL``
+    (or ``openai/MODEL``), ``openai-compatible:URL#MODEL``, ``litellm:PROVIDER/MODEL``
+    (Anthropic, Gemini, ... through LiteLLM), ``llamacpp:PATH.gguf``,
+    ``transformers:PATH_OR_ID``.
     ``cache=False`` skips the disk cache; ``retries`` is the number of attempts;
     ``budget`` limits this LLM's spending; ``meter`` defaults to the process-wide one.
     Other options (validated): ``cache_dir``, ``min_wait``, ``max_wait``, ``timeout``,
@@ -96,6 +98,10 @@ def _build(parsed, config) -> LLM:
         from trace_engine.llm.gpu import TransformersLLM
 
         return TransformersLLM(parsed.target, max_batch=config.max_batch)
+    if parsed.kind == "litellm":
+        from trace_engine.llm.litellm_backend import LiteLLM
+
+        return LiteLLM(parsed.target, timeout=config.timeout)
     from trace_engine.llm.openai_compat import OpenAICompatible
 
     return OpenAICompatible(

@@ -32,6 +32,10 @@ class LLMWrapper(LLM):
     def cost_of(self, usage: Usage) -> float:
         return self.inner.cost_of(usage)
 
+    @property
+    def priced(self) -> bool:
+        return self.inner.priced
+
     def unwrap(self) -> LLM:
         """The innermost backend under all wrappers."""
         inner = self.inner
