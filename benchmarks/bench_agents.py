@@ -21,6 +21,10 @@ Runs the embedded local model (alone: it uses every core) on generated held-out 
   split from the one evaluated.
 
 Usage: python benchmarks/bench_agents.py [--plots DIR] [--quick] [--only dynaicl|router]
+
+``--suite bigbench`` runs both on BIG-bench tasks instead (see ``bigbench_suite.py``):
+python benchmarks/bench_agents.py --suite bigbench [--tasks NAME ...] [--seed N]
+[--repeats R] [--inputs N] [--test N] [--out DIR] [--no-new-calls]
 """
 
 from __future__ import annotations
@@ -386,10 +390,42 @@ def main() -> None:
         default=0,
         help="more training inputs per kind for the kb-review-zork task (same test split)",
     )
+    parser.add_argument("--suite", choices=("generated", "bigbench"), default="generated")
+    parser.add_argument("--tasks", nargs="+", help="BIG-bench task names (--suite bigbench)")
+    parser.add_argument("--seed", type=int, default=0, help="first train/test split seed")
+    parser.add_argument("--repeats", type=int, default=3, help="splits (seeds) to report over")
+    parser.add_argument("--inputs", type=int, default=170, help="labelled inputs per task")
+    parser.add_argument("--test", type=int, default=100, help="test inputs per split")
+    parser.add_argument("--pool", type=int, default=16, help="demonstration pool per task")
+    parser.add_argument("--grid", type=int, nargs="+", default=[0, 2], help="demo counts k")
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench-agents-out"), help="label files (resumable)"
+    )
+    parser.add_argument(
+        "--no-new-calls",
+        action="store_true",
+        help="analyse only the inputs already labelled (after an interrupted run)",
+    )
     args = parser.parse_args()
+    if min(args.repeats, args.inputs, args.test, args.pool) < 1:
+        raise SystemExit("--repeats, --inputs, --test and --pool must be positive")
     from trace_engine.llm.registry import get_llm
 
     llm = get_llm()
+    if args.suite == "bigbench":
+        import bigbench_suite
+
+        start = time.perf_counter()
+        bigbench_suite.run(
+            llm,
+            args.tasks or bigbench_suite.DEFAULT_TASKS,
+            bigbench_suite.Sizes(args.pool, args.inputs, args.test, tuple(args.grid)),
+            range(args.seed, args.seed + args.repeats),
+            args.out,
+            not args.no_new_calls,
+        )
+        print(f"\ntotal {time.perf_counter() - start:.0f}s")
+        return
     sizes = (
         {
             "pool": 4,

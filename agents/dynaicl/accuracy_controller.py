@@ -1,4 +1,4 @@
-"""A controller that predicts the accuracy with each ``k``: P(correct | x, k).
+"""A controller that predicts the accuracy with each ``k``: P(correct | x, k), calibrated.
 
 The paper's label ``k*`` (the smallest ``k`` that is enough) cannot say that
 demonstrations hurt an input, yet on small models they sometimes do (the model
@@ -7,6 +7,11 @@ label records instead: for every ``k`` in the grid, one logistic regression over
 the same TF-IDF text features predicts whether the model answers correctly,
 weighted by how many demo sets were tried. Its predictions may fall as ``k``
 grows, and allocation then picks whichever ``k`` pays off, not the largest.
+
+Allocation sums these probabilities to promise a batch accuracy, so they are
+calibrated: models fitted on folds of the training inputs predict the held-out
+fold, and a :class:`~agents.calibration.Calibrator` per ``k`` maps raw
+predictions to the rates observed there. The controller saves as JSON.
 """
 
 from __future__ import annotations
@@ -16,17 +21,22 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from agents.calibration import Calibration, Calibrator, calibration_of, fold_indices
 from agents.dynaicl.controller import (
     Controller,
     check_saved_kind,
     read_controller_file,
+    rebuild,
     write_controller_file,
 )
+from agents.dynaicl.features import FEATURES, Logistic, TextFeatures
 from agents.dynaicl.labels import LabelSet, check_grid
 
 ACCURACY_KIND = "accuracy"
-ACCURACY_FORMAT_VERSION = 1
-ACCURACY_FEATURES = "tfidf-char_wb(1,4)+word(1,2)/logistic-regression-per-k"
+ACCURACY_FORMAT_VERSION = 2
+ACCURACY_FEATURES = f"{FEATURES}/logistic-regression-per-k"
+MIN_TO_CALIBRATE = 20
+"""Fewer training inputs than this leave the predictions uncalibrated (too few folds)."""
 
 
 class AccuracyController(Controller):
@@ -34,17 +44,36 @@ class AccuracyController(Controller):
 
     A ``k`` whose training outcomes are all right (or all wrong) gets a constant,
     smoothed by one right and one wrong pseudo-outcome so it is never exactly 0 or 1.
+    ``calibration`` (``"platt"``, ``"isotonic"`` or ``None``) is fitted on held-out
+    folds of the training inputs; :attr:`train_calibration` reports how well the
+    calibrated held-out-fold predictions matched the training outcomes.
     """
 
-    def __init__(self, grid: Sequence[int], task_id: str, *, C: float = 4.0):
+    def __init__(
+        self,
+        grid: Sequence[int],
+        task_id: str,
+        *,
+        C: float = 4.0,
+        calibration: str | None = "platt",
+        folds: int = 5,
+    ):
         if not task_id or not isinstance(task_id, str):
             raise ValueError("task_id must be a non-empty string naming the task")
+        if folds < 2:
+            raise ValueError(f"folds must be >= 2, got {folds}")
+        if calibration is not None:
+            Calibrator(calibration)  # refuses an unknown method now, not after training
         self.grid = check_grid(grid)
         self.task_id = task_id
         self.C = C
-        self._features = None
-        self._models: list = []
+        self.calibration = calibration
+        self.folds = folds
+        self._features: TextFeatures | None = None
+        self._models: list[Logistic | None] = []
         self._constants: list[float | None] = []
+        self._calibrators: list[Calibrator | None] = []
+        self.train_calibration: Calibration | None = None
 
     @property
     def trained(self) -> bool:
@@ -88,58 +117,77 @@ class AccuracyController(Controller):
         weights = np.ones_like(rates) if trials is None else _matrix(trials, self.grid, "trials")
         if (weights <= 0).any():
             raise ValueError("every input needs at least one trial per k")
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.pipeline import make_union
+        held_out = self._held_out_predictions(texts, rates, weights)
+        self._features, self._models, self._constants = self._fit_all(texts, rates, weights)
+        self._calibrators = [None] * len(self.grid)
+        self.train_calibration = None
+        if held_out is not None:
+            calibrated = np.zeros_like(held_out)
+            for j in range(len(self.grid)):
+                if self._constants[j] is None:
+                    cal = Calibrator(self.calibration).fit(
+                        held_out[:, j], rates[:, j], weights[:, j]
+                    )
+                    self._calibrators[j] = cal
+                    calibrated[:, j] = cal(held_out[:, j])
+                else:
+                    calibrated[:, j] = self._constants[j]
+            self.train_calibration = calibration_of(calibrated, rates, weights)
+        return self
 
-        self._features = make_union(
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True),
-            TfidfVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"\S+"),
-        )
-        matrix = self._features.fit_transform(texts)
-        self._models, self._constants = [], []
+    def _fit_all(self, texts, rates, weights):
+        features = TextFeatures()
+        matrix = features.fit_transform(texts)
+        models, constants = [], []
         for j in range(len(self.grid)):
             model, constant = self._fit_one(matrix, rates[:, j], weights[:, j])
-            self._models.append(model)
-            self._constants.append(constant)
-        return self
+            models.append(model)
+            constants.append(constant)
+        return features, models, constants
+
+    def _held_out_predictions(self, texts, rates, weights) -> np.ndarray | None:
+        """Raw predictions for each input from models fitted without its fold."""
+        if self.calibration is None or len(texts) < MIN_TO_CALIBRATE:
+            return None
+        out = np.zeros_like(rates)
+        for fold in fold_indices(len(texts), self.folds):
+            keep = np.setdiff1d(np.arange(len(texts)), fold)
+            features, models, constants = self._fit_all(
+                [texts[i] for i in keep], rates[keep], weights[keep]
+            )
+            out[fold] = _raw(features, models, constants, [texts[i] for i in fold])
+        return out
 
     def _fit_one(self, matrix, rate: np.ndarray, weight: np.ndarray):
         wins, tries = float((rate * weight).sum()), float(weight.sum())
         if np.all(rate >= 1.0 - 1e-12) or np.all(rate <= 1e-12):
             return None, (wins + 1.0) / (tries + 2.0)
         from scipy.sparse import vstack
-        from sklearn.linear_model import LogisticRegression
 
         n = matrix.shape[0]
-        features = vstack([matrix, matrix])
+        features = vstack([matrix, matrix]).tocsr()
         outcome = np.concatenate([np.ones(n), np.zeros(n)])
         sample_weight = np.concatenate([rate * weight, (1.0 - rate) * weight])
         keep = sample_weight > 0
-        model = LogisticRegression(C=self.C, max_iter=2000)
-        model.fit(features[keep], outcome[keep], sample_weight=sample_weight[keep])
+        model = Logistic.fit(
+            features[keep], outcome[keep], C=self.C, sample_weight=sample_weight[keep]
+        )
         return model, None
 
     def expected_accuracy(self, texts: Sequence[str]) -> np.ndarray:
         if not self.trained:
             raise RuntimeError("the controller is not trained: call fit() or load() first")
         texts = [str(t) for t in texts]
-        out = np.zeros((len(texts), len(self.grid)))
         if not texts:
-            return out
-        matrix = self._features.transform(texts)
-        for j, (model, constant) in enumerate(zip(self._models, self._constants)):
-            if constant is not None:
-                out[:, j] = constant
-            else:
-                column = list(model.classes_).index(1.0)
-                out[:, j] = model.predict_proba(matrix)[:, column]
+            return np.zeros((0, len(self.grid)))
+        out = _raw(self._features, self._models, self._constants, texts)
+        for j, cal in enumerate(self._calibrators):
+            if cal is not None:
+                out[:, j] = cal(out[:, j])
         return out
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the controller with its task id, grid and feature set (joblib, atomically).
-
-        joblib files are pickles: load only controller files you made yourself.
-        """
+        """Write the controller as JSON (task id, grid, features, coefficients), atomically."""
         if not self.trained:
             raise RuntimeError("cannot save an untrained controller")
         write_controller_file(
@@ -151,9 +199,12 @@ class AccuracyController(Controller):
                 "grid": list(self.grid),
                 "features": ACCURACY_FEATURES,
                 "C": self.C,
-                "vectorizer": self._features,
-                "models": self._models,
+                "calibration": self.calibration,
+                "folds": self.folds,
+                "vectorizer": self._features.to_json(),
+                "models": [None if m is None else m.to_json() for m in self._models],
                 "constants": self._constants,
+                "calibrators": [None if c is None else c.to_json() for c in self._calibrators],
             },
         )
 
@@ -164,16 +215,37 @@ class AccuracyController(Controller):
         """Load a controller saved for ``task_id`` (and ``grid`` when given); refuse others."""
         saved = read_controller_file(path, task_id=task_id, grid=grid)
         check_saved_kind(path, saved, ACCURACY_KIND, ACCURACY_FORMAT_VERSION, ACCURACY_FEATURES)
-        return cls.from_saved(saved)
+        return rebuild(path, saved, cls)
 
     @classmethod
     def from_saved(cls, saved: dict) -> AccuracyController:
         """Rebuild from the fields of a checked controller file."""
-        made = cls(saved["grid"], saved["task_id"], C=saved.get("C", 4.0))
-        made._features = saved["vectorizer"]
-        made._models = list(saved["models"])
-        made._constants = list(saved["constants"])
+        made = cls(
+            saved["grid"],
+            saved["task_id"],
+            C=saved["C"],
+            calibration=saved["calibration"],
+            folds=saved["folds"],
+        )
+        made._features = TextFeatures.from_json(saved["vectorizer"])
+        made._models = [None if m is None else Logistic.from_json(m) for m in saved["models"]]
+        made._constants = [None if c is None else float(c) for c in saved["constants"]]
+        made._calibrators = [
+            None if c is None else Calibrator.from_json(c) for c in saved["calibrators"]
+        ]
+        if not (
+            len(made._models) == len(made._constants) == len(made._calibrators) == len(made.grid)
+        ):
+            raise ValueError("one model, constant and calibrator per k of the grid")
         return made
+
+
+def _raw(features: TextFeatures, models, constants, texts: list[str]) -> np.ndarray:
+    out = np.zeros((len(texts), len(models)))
+    matrix = features.transform(texts)
+    for j, (model, constant) in enumerate(zip(models, constants)):
+        out[:, j] = constant if constant is not None else model.proba_of(matrix, 1.0)
+    return out
 
 
 def _matrix(rows: Sequence[Mapping[int, float]], grid: tuple[int, ...], what: str) -> np.ndarray:

@@ -37,6 +37,9 @@ class Allocation:
     ``met`` says whether the goal was reached (always true in budget mode; in
     accuracy mode false when even the most demos cannot reach the required
     accuracy, which ``note`` then explains: a recorded fallback, not an error).
+    ``spread`` is the standard deviation of the batch accuracy around
+    ``expected_accuracy`` if the predictions are calibrated and answers independent:
+    the noise a measured accuracy should be judged within.
     """
 
     ks: list[int]
@@ -47,6 +50,7 @@ class Allocation:
     min_accuracy: float | None
     met: bool
     note: str = ""
+    spread: float = 0.0
 
 
 def allocate_budget(
@@ -208,14 +212,24 @@ def _greedy(
     return choice
 
 
+def uniform_allocation(
+    grid: Sequence[int], success: np.ndarray, costs: np.ndarray, j: int
+) -> Allocation:
+    """Every input at grid index ``j`` (uniform ``k``), with its predicted accuracy."""
+    grid, success, costs = _check(grid, success, costs)
+    return _result(grid, success, costs, [j] * len(success), None, None, met=True)
+
+
 def _result(grid, success, costs, choice, budget, min_accuracy, *, met: bool) -> Allocation:
     rows = np.arange(len(choice))
+    chosen = success[rows, choice] if choice else np.zeros(0)
     return Allocation(
         ks=[grid[j] for j in choice],
         choice=list(choice),
         total_cost=float(costs[rows, choice].sum()) if choice else 0.0,
-        expected_accuracy=float(success[rows, choice].mean()) if choice else 1.0,
+        expected_accuracy=float(chosen.mean()) if choice else 1.0,
         budget=budget,
         min_accuracy=min_accuracy,
         met=met,
+        spread=float(np.sqrt((chosen * (1.0 - chosen)).sum()) / len(choice)) if choice else 0.0,
     )

@@ -18,21 +18,24 @@ logistic regression: trains in well under a second on hundreds of inputs.
 
 from __future__ import annotations
 
-import io
+import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agents.dynaicl.labels import check_grid
-from trace_engine.files import atomic_write_bytes
+from agents.calibration import Calibration, calibration_of
+from agents.dynaicl.features import FEATURES as TEXT_FEATURES
+from agents.dynaicl.features import Logistic, TextFeatures
+from agents.dynaicl.labels import LabelSet, check_grid
+from trace_engine.files import atomic_write_text
 from trace_engine.llm.base import LLM, as_llm
 
 FORMAT = "trace-engine/dynaicl-controller"
-FORMAT_VERSION = 1
-FEATURES = "tfidf-char_wb(1,4)+word(1,2)/logistic-regression"
+FORMAT_VERSION = 2
+FEATURES = f"{TEXT_FEATURES}/logistic-regression"
 KSTAR_KIND = "k-star"
 
 
@@ -53,6 +56,18 @@ class Controller:
         """The ``k`` to use with no budget: the cheapest with the highest expected accuracy."""
         best = self.expected_accuracy(texts).argmax(axis=1)
         return [self.grid[int(i)] for i in best]
+
+    def calibration_on(self, labels: LabelSet) -> Calibration:
+        """How well the predicted accuracy per ``k`` matches labels of held-out inputs
+        (every input and ``k`` is one prediction, weighted by its demo sets tried)."""
+        if labels.grid != self.grid:
+            raise ValueError(f"the labels use the grid {labels.grid}, this controller {self.grid}")
+        if not labels.records:
+            raise ValueError("no labelled inputs to check the calibration on")
+        predicted = self.expected_accuracy(labels.inputs())
+        observed = [[r.accuracy[k] for k in self.grid] for r in labels.records]
+        weights = [[r.trials[k] for k in self.grid] for r in labels.records]
+        return calibration_of(predicted, observed, weights)
 
 
 class KStarController(Controller):
@@ -77,16 +92,9 @@ class KStarController(Controller):
         return self.sufficiency(texts)
 
 
-def write_controller_file(path: str | os.PathLike, saved: dict[str, Any]) -> None:
-    """Write a controller's fields with the file format marker (joblib, atomically).
-
-    joblib files are pickles: load only controller files you made yourself.
-    """
-    import joblib
-
-    buffer = io.BytesIO()
-    joblib.dump({"format": FORMAT, **saved}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+def write_controller_file(path: str | os.PathLike, saved: Mapping[str, Any]) -> None:
+    """Write a controller's fields (numbers, strings and lists) as JSON, atomically."""
+    atomic_write_text(path, json.dumps({"format": FORMAT, **saved}) + "\n")
 
 
 def read_controller_file(
@@ -94,16 +102,18 @@ def read_controller_file(
 ) -> dict[str, Any]:
     """A saved controller's fields, refusing non-controller files and other tasks or grids.
 
-    Files written before controller kinds existed are k* controllers.
+    Only JSON is read: nothing in the file can run code. Files of format version 1
+    were pickles (joblib); they are refused, not loaded, and must be retrained.
     """
-    import joblib
-
     if not Path(path).is_file():
         raise FileNotFoundError(f"controller file not found: {path}")
     try:
-        saved = joblib.load(path)
-    except Exception as exc:
-        raise ControllerMismatch(f"{path} is not a DynaICL controller file: {exc}") from None
+        saved = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ControllerMismatch(
+            f"{path} is not a DynaICL controller file (they are JSON; controller files "
+            "written as pickles by older versions are not read: train the controller again)"
+        ) from None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise ControllerMismatch(f"{path} is not a DynaICL controller file")
     if saved.get("task_id") != task_id:
@@ -115,7 +125,17 @@ def read_controller_file(
         raise ControllerMismatch(
             f"{path} predicts over the grid {saved.get('grid')}, not {list(grid)}"
         )
-    return {"kind": KSTAR_KIND, **saved}
+    if "kind" not in saved:
+        raise ControllerMismatch(f"{path} does not say which kind of controller it holds")
+    return saved
+
+
+def rebuild(path: str | os.PathLike, saved: dict[str, Any], cls: type) -> Any:
+    """``cls.from_saved(saved)``, turning a malformed file into :class:`ControllerMismatch`."""
+    try:
+        return cls.from_saved(saved)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ControllerMismatch(f"{path} is a damaged controller file: {exc!r:.200}") from None
 
 
 def check_saved_kind(
@@ -143,7 +163,8 @@ class MetaController(KStarController):
         self.grid = check_grid(grid)
         self.task_id = task_id
         self.C = C
-        self._model = None
+        self._features: TextFeatures | None = None
+        self._model: Logistic | None = None
         self._constant: np.ndarray | None = None
 
     @property
@@ -161,18 +182,11 @@ class MetaController(KStarController):
         present = sorted(set(classes))
         if len(present) == 1:
             self._constant = np.eye(len(self.grid) + 1)[present[0]]
-            self._model = None
+            self._features, self._model = None, None
             return self
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline, make_union
-
-        features = make_union(
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True),
-            TfidfVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"\S+"),
-        )
-        self._model = make_pipeline(features, LogisticRegression(C=self.C, max_iter=2000))
-        self._model.fit(texts, classes)
+        self._features = TextFeatures()
+        matrix = self._features.fit_transform(texts)
+        self._model = Logistic.fit(matrix, classes, C=self.C)
         self._constant = None
         return self
 
@@ -191,14 +205,11 @@ class MetaController(KStarController):
             return np.tile(self._constant, (len(texts), 1))
         out = np.zeros((len(texts), len(self.grid) + 1))
         if texts:
-            out[:, self._model.classes_] = self._model.predict_proba(texts)
+            out[:, self._model.classes] = self._model.predict_proba(self._features.transform(texts))
         return out
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the controller with its task id, grid and feature set (joblib, atomically).
-
-        joblib files are pickles: load only controller files you made yourself.
-        """
+        """Write the controller as JSON (task id, grid, features, coefficients), atomically."""
         if not self.trained:
             raise RuntimeError("cannot save an untrained controller")
         write_controller_file(
@@ -210,7 +221,8 @@ class MetaController(KStarController):
                 "grid": list(self.grid),
                 "features": FEATURES,
                 "C": self.C,
-                "model": self._model,
+                "vectorizer": None if self._features is None else self._features.to_json(),
+                "model": None if self._model is None else self._model.to_json(),
                 "constant": None if self._constant is None else self._constant.tolist(),
             },
         )
@@ -226,15 +238,21 @@ class MetaController(KStarController):
         """Load a controller saved for ``task_id`` (and ``grid`` when given); refuse others."""
         saved = read_controller_file(path, task_id=task_id, grid=grid)
         check_saved_kind(path, saved, KSTAR_KIND, FORMAT_VERSION, FEATURES)
-        return cls.from_saved(saved)
+        return rebuild(path, saved, cls)
 
     @classmethod
     def from_saved(cls, saved: dict) -> MetaController:
         """Rebuild from the fields of a checked controller file."""
-        made = cls(saved["grid"], saved["task_id"], C=saved.get("C", 4.0))
-        made._model = saved["model"]
-        if saved.get("constant") is not None:
+        made = cls(saved["grid"], saved["task_id"], C=saved["C"])
+        if saved["constant"] is not None:
             made._constant = np.asarray(saved["constant"], dtype=float)
+            if made._constant.shape != (len(made.grid) + 1,):
+                raise ValueError("the constant prediction does not match the grid")
+            return made
+        made._features = TextFeatures.from_json(saved["vectorizer"])
+        made._model = Logistic.from_json(saved["model"])
+        if not set(made._model.classes) <= set(range(len(made.grid) + 1)):
+            raise ValueError("the model's classes do not match the grid")
         return made
 
 

@@ -25,18 +25,27 @@ CONTROLLER_KINDS = (ACCURACY_KIND, KSTAR_KIND)
 
 
 def train_controller(
-    labels: LabelSet, kind: str = ACCURACY_KIND, *, threshold: float = 1.0, C: float = 4.0
+    labels: LabelSet,
+    kind: str = ACCURACY_KIND,
+    *,
+    threshold: float = 1.0,
+    C: float = 4.0,
+    calibration: str | None = "platt",
 ) -> Controller:
     """A controller of ``kind`` trained on ``labels`` (for the label set's task and grid).
 
     ``threshold`` turns accuracies into ``k*`` labels; only the ``"k-star"`` kind uses it.
+    ``calibration`` (held-out-fold calibration of predicted accuracy) is the
+    ``"accuracy"`` kind's.
     """
     if kind not in CONTROLLER_KINDS:
         raise ValueError(f"unknown controller kind {kind!r}; choose one of {CONTROLLER_KINDS}")
     if not labels.records:
         raise ValueError("the label set has no records to train on")
     if kind == ACCURACY_KIND:
-        return AccuracyController(labels.grid, labels.task_id, C=C).fit_labels(labels)
+        return AccuracyController(
+            labels.grid, labels.task_id, C=C, calibration=calibration
+        ).fit_labels(labels)
     return MetaController(labels.grid, labels.task_id, C=C).fit(
         labels.inputs(), labels.labels(threshold)
     )

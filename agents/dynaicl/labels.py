@@ -26,7 +26,7 @@ from typing import Any
 
 from agents.dynaicl.demos import DemoSelector
 from agents.dynaicl.examples import Example, Grader, as_examples, exact_match
-from agents.dynaicl.prompt import render_few_shot
+from agents.dynaicl.prompt import prompt_messages, render_few_shot
 from trace_engine.files import atomic_write_text
 from trace_engine.llm.base import LLM, as_llm
 
@@ -270,9 +270,7 @@ def _label_one(
         for demos in sets:
             shown = demos[:k] if selector is None else list(reversed(demos[:k]))
             prompt = render_few_shot(instruction, shown, ex.input, k)
-            reply = model.complete(
-                [{"role": "user", "content": prompt}], temperature=0.0, max_tokens=max_tokens
-            )
+            reply = model.complete(prompt_messages(prompt), temperature=0.0, max_tokens=max_tokens)
             wins += bool(grader(reply.text, ex.target))
         accuracy[k] = wins / len(sets)
         trials[k] = len(sets)

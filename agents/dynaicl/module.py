@@ -16,7 +16,7 @@ from typing import Any
 
 from agents.dynaicl.controller import Controller
 from agents.dynaicl.demos import DemoSelector
-from agents.dynaicl.prompt import few_shot_prompt
+from agents.dynaicl.prompt import few_shot_prompt, prompt_messages
 from trace_engine import Module, Node, Range, bundle, node
 from trace_engine.llm.base import LLM, as_llm
 
@@ -74,9 +74,7 @@ class DynaICLPrompt(Module):
     @bundle(description="Sends the prompt to the language model and returns its answer.")
     def generate(self, prompt: str) -> str:
         llm = as_llm(self._llm)
-        reply = llm.complete(
-            [{"role": "user", "content": prompt}], temperature=0.0, max_tokens=self._max_tokens
-        )
+        reply = llm.complete(prompt_messages(prompt), temperature=0.0, max_tokens=self._max_tokens)
         return reply.text
 
     def forward(self, x: Any) -> Node:

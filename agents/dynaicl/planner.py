@@ -12,19 +12,25 @@ from agents.dynaicl.allocation import (
     allocate_accuracy_floor,
     allocate_budget,
     allocate_min_accuracy,
+    uniform_allocation,
 )
 from agents.dynaicl.controller import Controller
 from agents.dynaicl.demos import DemoSelector
 from agents.dynaicl.examples import Example
-from agents.dynaicl.prompt import render_few_shot
+from agents.dynaicl.prompt import prompt_messages, render_few_shot
+from trace_engine.llm.base import LLM, Message, as_llm
 from trace_engine.llm.metered import estimate_prompt_tokens
+from trace_engine.llm.wrapper import token_counter
 
 COST_UNITS = ("demos", "tokens")
+TokenCounter = Callable[[Sequence[Message]], int]
+"""``messages -> prompt tokens`` of one call, as the backend counts them."""
 
 
 def estimate_tokens(text: str) -> int:
-    """Prompt tokens of ``text`` sent as one user message (the LLM layer's estimate)."""
-    return estimate_prompt_tokens([{"role": "user", "content": text}])
+    """Prompt tokens of ``text`` sent as one user message (the LLM layer's estimate,
+    used when the backend has no tokenizer: it does not know the chat template)."""
+    return estimate_prompt_tokens(prompt_messages(text))
 
 
 @dataclass
@@ -41,7 +47,12 @@ class DynaICL:
     """An instruction, a trained controller and a demo selector, planning prompts for batches.
 
     ``cost="demos"`` counts a prompt's demonstrations against the budget;
-    ``cost="tokens"`` counts its estimated prompt tokens (``count_tokens``).
+    ``cost="tokens"`` counts the prompt tokens of the call that sends it, chat
+    template included. Give ``llm`` (the model the prompts go to) so they are
+    counted with its own tokenizer, exactly as it will count them (llama.cpp
+    models have one); or ``count_tokens`` (``messages -> tokens``). With neither,
+    or a backend without a tokenizer, tokens are estimated from characters and
+    :attr:`exact_tokens` is false.
     """
 
     def __init__(
@@ -51,15 +62,21 @@ class DynaICL:
         selector: DemoSelector,
         *,
         cost: str = "demos",
-        count_tokens: Callable[[str], int] = estimate_tokens,
+        llm: LLM | Callable | str | None = None,
+        count_tokens: TokenCounter | None = None,
     ):
         if cost not in COST_UNITS:
             raise ValueError(f"cost must be one of {COST_UNITS}, got {cost!r}")
+        if llm is not None and count_tokens is not None:
+            raise ValueError("give llm= (its tokenizer counts) or count_tokens=, not both")
+        if llm is not None:
+            count_tokens = token_counter(as_llm(llm))
         self.instruction = instruction
         self.controller = controller
         self.selector = selector
         self.cost = cost
-        self.count_tokens = count_tokens
+        self.exact_tokens = count_tokens is not None
+        self.count_tokens: TokenCounter = count_tokens or estimate_prompt_tokens
 
     @property
     def grid(self) -> tuple[int, ...]:
@@ -83,7 +100,8 @@ class DynaICL:
             demos = self.selector.select(x, self.grid[-1]) if self.grid[-1] else []
             for j, k in enumerate(self.grid):
                 shown = _nearest_last(demos, k)
-                out[i, j] = self.count_tokens(render_few_shot(self.instruction, shown, x, k))
+                prompt = render_few_shot(self.instruction, shown, x, k)
+                out[i, j] = self.count_tokens(prompt_messages(prompt))
         return out
 
     def plan(
@@ -93,12 +111,28 @@ class DynaICL:
         budget: float | None = None,
         min_accuracy: float | None = None,
         accuracy_floor: float | None = None,
+        match_uniform: int | None = None,
     ) -> Plan:
         """Allocate within ``budget`` (total cost), to reach ``min_accuracy`` on average over
-        the batch, or to reach ``accuracy_floor`` on every input (give exactly one)."""
-        goals = {"budget": budget, "min_accuracy": min_accuracy, "accuracy_floor": accuracy_floor}
+        the batch, to reach ``accuracy_floor`` on every input, or (``match_uniform=k``) to
+        reach the accuracy uniform ``k`` is predicted to give these inputs at no more than
+        its cost (give exactly one).
+
+        A required accuracy the controller predicts no allocation reaches is reported
+        before anything runs: ``allocation.met`` is false and ``allocation.note`` says so.
+        """
+        goals = {
+            "budget": budget,
+            "min_accuracy": min_accuracy,
+            "accuracy_floor": accuracy_floor,
+            "match_uniform": match_uniform,
+        }
         if sum(value is not None for value in goals.values()) != 1:
-            raise ValueError("give exactly one of budget=, min_accuracy= or accuracy_floor=")
+            raise ValueError(
+                "give exactly one of budget=, min_accuracy=, accuracy_floor= or match_uniform="
+            )
+        if match_uniform is not None and match_uniform not in self.grid:
+            raise ValueError(f"match_uniform={match_uniform} is not in the grid {self.grid}")
         xs = [str(x) for x in xs]
         self._check_pool(xs)
         success = self.controller.expected_accuracy(xs)
@@ -107,9 +141,19 @@ class DynaICL:
             allocation = allocate_budget(self.grid, success, costs, budget)
         elif min_accuracy is not None:
             allocation = allocate_min_accuracy(self.grid, success, costs, min_accuracy)
-        else:
+        elif accuracy_floor is not None:
             allocation = allocate_accuracy_floor(self.grid, success, costs, accuracy_floor)
+        else:
+            allocation = self._match(success, costs, self.grid.index(match_uniform))
         return self._prompts(xs, allocation)
+
+    def _match(self, success: np.ndarray, costs: np.ndarray, j: int) -> Allocation:
+        target = float(success[:, j].mean()) if len(success) else 1.0
+        allocation = allocate_min_accuracy(self.grid, success, costs, target)
+        if allocation.total_cost > costs[:, j].sum():
+            allocation = uniform_allocation(self.grid, success, costs, j)
+        allocation.min_accuracy = target
+        return allocation
 
     def uniform(self, xs: Sequence[str], k: int) -> Plan:
         """The usual practice, for comparison: every input gets ``k`` demos."""
@@ -117,18 +161,8 @@ class DynaICL:
             raise ValueError(f"k={k} is not in the grid {self.grid}")
         xs = [str(x) for x in xs]
         self._check_pool(xs)
-        j = self.grid.index(k)
-        costs = self.costs(xs)
-        allocation = Allocation(
-            ks=[k] * len(xs),
-            choice=[j] * len(xs),
-            total_cost=float(costs[:, j].sum()),
-            expected_accuracy=float(self.controller.expected_accuracy(xs)[:, j].mean())
-            if xs
-            else 1.0,
-            budget=None,
-            min_accuracy=None,
-            met=True,
+        allocation = uniform_allocation(
+            self.grid, self.controller.expected_accuracy(xs), self.costs(xs), self.grid.index(k)
         )
         return self._prompts(xs, allocation)
 

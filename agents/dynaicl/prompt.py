@@ -7,6 +7,7 @@ from typing import Any
 
 from agents.dynaicl.examples import as_examples
 from trace_engine import bundle
+from trace_engine.llm.base import Message
 
 
 def render_few_shot(instruction: str, demos: Sequence[Any], x: str, k: int) -> str:
@@ -20,6 +21,11 @@ def render_few_shot(instruction: str, demos: Sequence[Any], x: str, k: int) -> s
     parts += [f"Input: {d.input}\nOutput: {d.target}" for d in shown]
     parts.append(f"Input: {x}\nOutput:")
     return "\n\n".join(parts)
+
+
+def prompt_messages(prompt: str) -> list[Message]:
+    """The messages a few-shot prompt is sent as (one user message): what the model counts."""
+    return [{"role": "user", "content": prompt}]
 
 
 @bundle(

@@ -10,6 +10,7 @@ from typing import Any
 
 from agents.dynaicl.examples import Grader, as_examples, exact_match
 from agents.dynaicl.planner import DynaICL, Plan
+from agents.dynaicl.prompt import prompt_messages
 from trace_engine.llm.base import LLM, as_llm
 
 
@@ -24,6 +25,8 @@ class ReportRow:
     completion_tokens: int
     demos: int
     n: int
+    estimated_prompt_tokens: float | None = None
+    """What the plan expected the prompts to cost in tokens (``cost="tokens"`` only)."""
 
 
 def run_plan(
@@ -39,9 +42,7 @@ def run_plan(
     model = as_llm(llm)
 
     def ask(prompt: str):
-        return model.complete(
-            [{"role": "user", "content": prompt}], temperature=0.0, max_tokens=max_tokens
-        )
+        return model.complete(prompt_messages(prompt), temperature=0.0, max_tokens=max_tokens)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         replies = list(pool.map(ask, plan.prompts))
@@ -79,7 +80,12 @@ def compare(
         acc, p_tok, c_tok = run_plan(
             llm, plan, targets, grader=grader, max_tokens=max_tokens, workers=workers
         )
-        rows.append(ReportRow(method, setting, acc, p_tok, c_tok, sum(plan.allocation.ks), len(xs)))
+        estimate = plan.allocation.total_cost if dynaicl.cost == "tokens" else None
+        rows.append(
+            ReportRow(
+                method, setting, acc, p_tok, c_tok, sum(plan.allocation.ks), len(xs), estimate
+            )
+        )
 
     matched = []
     for k in uniform_ks if uniform_ks is not None else dynaicl.grid:
@@ -103,13 +109,15 @@ def compare(
 def format_table(rows: Sequence[ReportRow]) -> str:
     """A plain-text table, one line per row."""
     header = (
-        f"{'method':<9} {'setting':<26} {'acc':>6} {'prompt tok':>11} {'tok/input':>9} {'demos':>6}"
+        f"{'method':<9} {'setting':<26} {'acc':>6} {'prompt tok':>11} {'estimated':>10} "
+        f"{'tok/input':>9} {'demos':>6}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
+        estimate = "-" if r.estimated_prompt_tokens is None else f"{r.estimated_prompt_tokens:.0f}"
         lines.append(
             f"{r.method:<9} {r.setting:<26} {r.accuracy:>6.3f} {r.prompt_tokens:>11d} "
-            f"{r.prompt_tokens / max(1, r.n):>9.1f} {r.demos:>6d}"
+            f"{estimate:>10} {r.prompt_tokens / max(1, r.n):>9.1f} {r.demos:>6d}"
         )
     return "\n".join(lines)
 

@@ -2,12 +2,22 @@
 
 :class:`RoutedLLM` is itself an LLM; its policy is fixed, a threshold on a learned
 success predictor (calibratable to a share of strong-backend calls), a cascade
-with a check or a judge, or the minimum expected cost-of-pass under a quality floor.
+with a check or a judge, or a :class:`TradeoffPolicy` tuned on training logs for
+the objective of the whole run: minimum cost-of-pass (:func:`fit_min_cost_of_pass`),
+maximum success within a cost budget (:func:`fit_max_success`) or minimum cost
+above a success floor (:func:`fit_min_cost`). The success predictor is calibrated.
 """
 
 from agents.router.backends import Backend
 from agents.router.checks import LLMJudge, matches
 from agents.router.cost import CostModel, cost_of_pass, cost_of_pass_from
+from agents.router.objectives import (
+    TradeoffPolicy,
+    TrainScore,
+    fit_max_success,
+    fit_min_cost,
+    fit_min_cost_of_pass,
+)
 from agents.router.policies import (
     CascadePolicy,
     CostOfPassPolicy,
@@ -42,11 +52,16 @@ __all__ = [
     "RoutingPolicy",
     "SuccessPredictor",
     "ThresholdPolicy",
+    "TradeoffPolicy",
+    "TrainScore",
     "collect_outcomes",
     "cost_of_pass",
     "cost_of_pass_from",
     "evaluate_backends",
     "evaluate_policy",
+    "fit_max_success",
+    "fit_min_cost",
+    "fit_min_cost_of_pass",
     "format_results",
     "matches",
     "plot_cost_quality",

@@ -1,8 +1,8 @@
 """A routing target: a model, or one configuration of a model.
 
 Two backends may share a model and differ in how it is asked: a direct answer
-versus chain-of-thought (a system instruction and a larger ``max_tokens``), or
-best-of-n with a majority vote.
+versus chain-of-thought (a system instruction and a larger ``max_tokens``),
+best-of-n with a majority vote, or a prompt rewritten with worked examples.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ class Backend:
     ``system`` is added as (or in front of) the system message; ``options``
     override the caller's options (e.g. ``{"max_tokens": 256}``); ``samples > 1``
     draws that many answers at ``temperature`` and returns the most common one
-    (compared by ``key``, by default the normalized first line).
+    (compared by ``key``, by default the normalized first line). ``rewrite`` turns
+    the text of the last user message into the text sent instead (e.g. a few-shot
+    prompt around the request).
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class Backend:
         samples: int = 1,
         temperature: float = 0.7,
         key: Callable[[str], str] = normalize_answer,
+        rewrite: Callable[[str], str] | None = None,
     ):
         if not name or not isinstance(name, str):
             raise ValueError("a backend needs a non-empty name")
@@ -46,9 +49,13 @@ class Backend:
         self.samples = samples
         self.temperature = temperature
         self.key = key
+        self.rewrite = rewrite
 
     def messages(self, messages: str | Sequence[Message]) -> list[Message]:
         msgs = normalize_messages(messages)
+        if self.rewrite is not None:
+            last = max(i for i, m in enumerate(msgs) if m["role"] == "user")
+            msgs[last] = {**msgs[last], "content": self.rewrite(msgs[last]["content"])}
         if not self.system:
             return msgs
         if msgs[0]["role"] == "system":

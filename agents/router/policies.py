@@ -107,12 +107,19 @@ class CascadePolicy(RoutingPolicy):
 
 
 class CostOfPassPolicy(RoutingPolicy):
-    """Lowest expected cost-of-pass among backends predicted to meet ``quality_floor``.
+    """Per request, the lowest expected ``cost / p`` among backends predicted to meet
+    ``quality_floor``.
 
+    This optimizes each request's own expected cost-of-pass, not the run's (total
+    cost / total successes: see :func:`agents.router.fit_min_cost_of_pass`), and
+    can pay far more for hard requests than they return. A request whose
+    predicted chance is below ``hopeless`` on every backend goes to the cheapest.
     Expected cost per attempt comes from ``costs`` or else from the predictor's
     logged mean cost. When no backend is predicted to reach the floor, the one
     most likely to succeed is used and the route's note says so.
     """
+
+    objective = "minimum expected cost-of-pass of each request on its own"
 
     def __init__(
         self,
@@ -121,11 +128,13 @@ class CostOfPassPolicy(RoutingPolicy):
         quality_floor: float = 0.0,
         costs: Mapping[str, float] | None = None,
         candidates: Sequence[str] | None = None,
+        hopeless: float = 0.05,
     ):
         if not 0.0 <= quality_floor <= 1.0:
             raise ValueError(f"quality_floor must be in [0, 1], got {quality_floor}")
         self.predictor = predictor
         self.quality_floor = quality_floor
+        self.hopeless = hopeless
         self.costs = dict(costs) if costs is not None else dict(predictor.mean_cost)
         self.candidates = list(candidates) if candidates is not None else list(self.costs)
         missing = [c for c in self.candidates if c not in self.costs]
@@ -134,6 +143,9 @@ class CostOfPassPolicy(RoutingPolicy):
 
     def route(self, request: str) -> Route:
         p = self.predictor.predict_one(request)
+        if max(p.get(n, 0.0) for n in self.candidates) < self.hopeless:
+            cheapest = min(self.candidates, key=lambda n: self.costs[n])
+            return Route([cheapest], "predicted to fail everywhere: the cheapest backend")
         scored = {
             name: cost_of_pass(self.costs[name], min(1.0, max(0.0, p.get(name, 0.0))))
             for name in self.candidates

@@ -1,6 +1,8 @@
 """The per-k accuracy controller on a toy task where demos help some inputs and hurt others."""
 
-import joblib
+import json
+import pickle
+
 import numpy as np
 import pytest
 
@@ -109,12 +111,15 @@ def test_accuracy_floor_picks_cheapest_reaching_k_or_records_the_fallback():
 def test_save_load_and_files_of_another_kind_task_or_grid(tmp_path):
     labels = _labels()
     accuracy, kstar = train_controller(labels), train_controller(labels, "k-star", threshold=1.0)
-    acc_path, kstar_path = tmp_path / "acc.joblib", tmp_path / "kstar.joblib"
+    acc_path, kstar_path = tmp_path / "acc.json", tmp_path / "kstar.json"
     accuracy.save(acc_path)
     kstar.save(kstar_path)
     texts = labels.inputs()
     loaded = AccuracyController.load(acc_path, task_id="toy", grid=GRID)
-    assert np.allclose(loaded.expected_accuracy(texts), accuracy.expected_accuracy(texts))
+    unseen = [*texts, "q999-need2", "demo3 x"]
+    assert np.array_equal(loaded.expected_accuracy(unseen), accuracy.expected_accuracy(unseen))
+    kstar_loaded = MetaController.load(kstar_path, task_id="toy")
+    assert np.array_equal(kstar_loaded.predict_proba(unseen), kstar.predict_proba(unseen))
     assert isinstance(load_controller(acc_path, task_id="toy"), AccuracyController)
     assert isinstance(load_controller(kstar_path, task_id="toy", grid=GRID), MetaController)
     with pytest.raises(ControllerMismatch, match="holds a 'accuracy' controller"):
@@ -125,22 +130,47 @@ def test_save_load_and_files_of_another_kind_task_or_grid(tmp_path):
         load_controller(acc_path, task_id="other")
     with pytest.raises(ControllerMismatch, match="grid"):
         load_controller(acc_path, task_id="toy", grid=(0, 1, 2, 4, 8))
-    junk = tmp_path / "junk.joblib"
+    junk = tmp_path / "junk.json"
     junk.write_bytes(b"not a controller")
     with pytest.raises(ControllerMismatch, match="not a DynaICL controller"):
         load_controller(junk, task_id="toy")
 
 
-def test_controller_files_from_before_kinds_load_as_k_star(tmp_path):
-    labels = _labels()
-    kstar = train_controller(labels, "k-star")
-    path = tmp_path / "old.joblib"
-    kstar.save(path)
-    old = {key: value for key, value in joblib.load(path).items() if key != "kind"}
-    joblib.dump(old, path)
-    loaded = load_controller(path, task_id="toy")
-    assert isinstance(loaded, MetaController)
-    assert np.allclose(loaded.predict_proba(labels.inputs()), kstar.predict_proba(labels.inputs()))
+class _Planted:
+    """Unpickling this would create the marker file: proof that loading ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_planted_pickle_is_refused_without_running(tmp_path):
+    marker = tmp_path / "ran"
+    for name in ("planted.joblib", "planted.json"):
+        path = tmp_path / name
+        path.write_bytes(
+            pickle.dumps({"format": "trace-engine/dynaicl-controller", "x": _Planted(marker)})
+        )
+        with pytest.raises(ControllerMismatch, match="are JSON"):
+            load_controller(path, task_id="toy")
+        with pytest.raises(ControllerMismatch, match="are JSON"):
+            AccuracyController.load(path, task_id="toy")
+    assert not marker.exists()
+    pickle.loads(path.read_bytes())  # the planted file is live: unpickling it does run code
+    assert marker.exists()
+
+
+def test_saved_controllers_are_plain_json_and_damage_is_reported(tmp_path):
+    path = tmp_path / "acc.json"
+    train_controller(_labels()).save(path)
+    saved = json.loads(path.read_text())
+    assert saved["kind"] == "accuracy" and saved["version"] == 2
+    del saved["models"]
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ControllerMismatch, match="damaged controller file"):
+        load_controller(path, task_id="toy")
 
 
 def test_bad_training_data_and_untrained_use_are_refused():

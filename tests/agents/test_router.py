@@ -54,9 +54,9 @@ def _backends():
     return [Backend("cheap", cheap), Backend("strong", strong)]
 
 
-def _predictor():
+def _predictor(**options):
     table = collect_outcomes(_backends(), _tasks(), grader=grader)
-    return SuccessPredictor().fit([o for row in table for o in row.values()]), table
+    return SuccessPredictor(**options).fit([o for row in table for o in row.values()]), table
 
 
 def test_cost_of_pass_arithmetic():
@@ -142,15 +142,26 @@ def test_llm_judge_verdicts():
     assert not LLMJudge(lambda m: "hmm")("2+2?", "4")
 
 
+class _Fixed:
+    """A predictor stand-in with the same prediction for every request."""
+
+    def __init__(self, p, mean_cost=None):
+        self.p = dict(p)
+        self.mean_cost = dict(mean_cost or {name: 1.0 for name in p})
+
+    def predict_one(self, text):
+        return dict(self.p)
+
+
 def test_cost_of_pass_policy_and_quality_floor():
     predictor, table = _predictor()
     policy = CostOfPassPolicy(predictor)
     assert policy.route("easy short q50 # 50").order == ["cheap"]
     assert policy.route("hard long multi step puzzle with many words q51 # 51").order == ["strong"]
-    strict = CostOfPassPolicy(predictor, quality_floor=0.99, costs={"cheap": 1, "strong": 2})
-    p_cheap = predictor.predict_one("easy short q50 # 50")["cheap"]
-    assert 0.5 < p_cheap < 0.99
-    assert strict.route("easy short q50 # 50").order == ["strong"]
+    fixed = _Fixed({"cheap": 0.9, "strong": 0.995})
+    strict = CostOfPassPolicy(fixed, quality_floor=0.99, costs={"cheap": 1, "strong": 2})
+    assert CostOfPassPolicy(fixed, costs={"cheap": 1, "strong": 2}).route("x").order == ["cheap"]
+    assert strict.route("x").order == ["strong"]
     impossible = CostOfPassPolicy(
         SuccessPredictor().fit([Outcome("a", "cheap", False, 1), Outcome("a", "strong", False, 2)]),
         quality_floor=0.5,

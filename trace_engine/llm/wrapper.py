@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from trace_engine.llm.base import LLM, Usage
+from collections.abc import Callable, Sequence
+
+from trace_engine.llm.base import LLM, Message, Usage
 
 
 class LLMWrapper(LLM):
@@ -45,3 +47,10 @@ class LLMWrapper(LLM):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.inner!r})"
+
+
+def token_counter(llm: LLM) -> Callable[[str | Sequence[Message]], int] | None:
+    """The backend's own count of a call's prompt tokens (``messages -> tokens``, chat
+    template included), looked up under any wrappers; ``None`` when it has no tokenizer."""
+    inner = llm.unwrap() if isinstance(llm, LLMWrapper) else llm
+    return getattr(inner, "count_tokens", None)
