@@ -26,7 +26,6 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from agents.dynaicl import (
@@ -54,35 +53,35 @@ from agents.router import (
 INSTRUCTION = "Answer with one of the listed options only."
 GRID = (0, 2)
 MAX_TOKENS = 3
-DEFAULT_TASKS = ("sports_understanding", "implicatures")
+DEFAULT_TASKS = ("sports_understanding",)
 _WORD = re.compile(r"[^a-z0-9()]+")
 
 
 @dataclass
 class ChoiceTask:
-    """A BIG-bench multiple-choice task as examples (input with its options, target)."""
+    """A BIG-bench multiple-choice task: examples (input with its options, target), the
+    instruction (the task's own prefix, then how to answer) and each input's options."""
 
     name: str
     examples: list[Example]
+    instruction: str
     options: dict[str, list[str]] = field(default_factory=dict)
 
 
 def load_task(name: str) -> ChoiceTask:
-    """Read ``bigbench/benchmark_tasks/<name>/task.json``; one-line error if unusable."""
-    if not re.fullmatch(r"[a-z0-9_]+", name):
-        raise SystemExit(f"bad task name {name!r}: use a BIG-bench task directory name")
+    """Read ``<bigbench tasks>/<name>/task.json``; a one-line error if it is unusable."""
+    from workflows.datasets import DatasetError, bigbench_tasks_dir
+
     try:
-        root = resources.files("bigbench") / "benchmark_tasks" / name / "task.json"
-        data = json.loads(root.read_text(encoding="utf-8"))
-    except ModuleNotFoundError:
+        path = bigbench_tasks_dir() / name / "task.json"
+    except DatasetError as exc:
+        raise SystemExit(str(exc)) from None
+    if not re.fullmatch(r"[a-z0-9_]+", name) or not path.is_file():
         raise SystemExit(
-            "the bigbench package is not installed: pip install --no-deps bigbench"
-        ) from None
-    except (FileNotFoundError, NotADirectoryError):
-        raise SystemExit(
-            f"no BIG-bench task {name!r} with a task.json (tasks with subtasks are not "
-            "supported); pick another task"
-        ) from None
+            f"no BIG-bench JSON task {name!r} (tasks with subtasks are not supported); "
+            "pick a directory name under bigbench/benchmark_tasks"
+        )
+    data = json.loads(path.read_text(encoding="utf-8"))
     examples, options = [], {}
     for item in data.get("examples", []):
         scores = item.get("target_scores")
@@ -94,8 +93,12 @@ def load_task(name: str) -> ChoiceTask:
         examples.append(Example(text, str(target).strip()))
         options[text] = choices
     if len(examples) < 50:
-        raise SystemExit(f"BIG-bench task {name!r} has {len(examples)} multiple-choice examples")
-    return ChoiceTask(name, examples, options)
+        raise SystemExit(
+            f"BIG-bench task {name!r} has {len(examples)} multiple-choice examples; need 50"
+        )
+    prefix = str(data.get("task_prefix") or "").strip()
+    instruction = f"{prefix}\n{INSTRUCTION}" if prefix else INSTRUCTION
+    return ChoiceTask(name, examples, instruction, options)
 
 
 def _norm(text: str) -> str:
@@ -150,7 +153,7 @@ def label_task(llm, task: ChoiceTask, sizes: Sizes, out: Path, new_calls: bool):
         start = time.perf_counter()
         labels = generate_labels(
             llm,
-            INSTRUCTION,
+            task.instruction,
             inputs,
             pool,
             task_id=f"bigbench-{task.name}",
@@ -173,10 +176,10 @@ def label_task(llm, task: ChoiceTask, sizes: Sizes, out: Path, new_calls: bool):
     return pool, labels, selector, grader
 
 
-def _few_shot(selector: DemoSelector, k: int, most: int) -> Callable[[str], str]:
+def _few_shot(instruction: str, selector: DemoSelector, k: int, most: int) -> Callable[[str], str]:
     def rewrite(x: str) -> str:
         demos = selector.select(x, most)
-        return render_few_shot(INSTRUCTION, demos[len(demos) - k :] if k else [], x, k)
+        return render_few_shot(instruction, demos[len(demos) - k :] if k else [], x, k)
 
     return rewrite
 
@@ -192,7 +195,7 @@ def run_task(llm, task: ChoiceTask, sizes: Sizes, seeds: Sequence[int], labelled
         Backend(
             f"{k}-shot",
             llm,
-            rewrite=_few_shot(selector, k, labels.grid[-1]),
+            rewrite=_few_shot(task.instruction, selector, k, labels.grid[-1]),
             options={"max_tokens": MAX_TOKENS},
         )
         for k in labels.grid
@@ -208,19 +211,19 @@ def run_task(llm, task: ChoiceTask, sizes: Sizes, seeds: Sequence[int], labelled
         test = [records[i] for i in order[:n_test]]
         train = [records[i] for i in order[n_test:]]
         print(f"\n== {task.name}, seed {seed}: {len(train)} train, {len(test)} test inputs ==")
-        _dynaicl(llm, labels, train, test, selector, grader, note)
+        _dynaicl(llm, task.instruction, labels, train, test, selector, grader, note)
         _router(backends, train, test, grader, note)
     print(f"\n== {task.name}: mean ± sd over seeds {list(seeds)} ==")
     for key, values in summary.items():
         print(f"  {key:<58} {_spread(values)}")
 
 
-def _dynaicl(llm, labels: LabelSet, train, test, selector, grader, note) -> None:
+def _dynaicl(llm, instruction: str, labels: LabelSet, train, test, selector, grader, note) -> None:
     train_set = LabelSet(dict(labels.meta), list(train))
     test_set = LabelSet(dict(labels.meta), list(test))
     grid = labels.grid
     controller = train_controller(train_set)
-    dyn = DynaICL(INSTRUCTION, controller, selector, cost="tokens", llm=llm)
+    dyn = DynaICL(instruction, controller, selector, cost="tokens", llm=llm)
     xs, targets = [r.input for r in test], [r.target for r in test]
     train_acc = train_set.mean_accuracy()
     best_k = max(grid, key=lambda k: (round(train_acc[k], 9), -k))
