@@ -83,7 +83,7 @@ def test_timeout_is_retried_then_reported(server):
 def test_401_fails_at_once_with_a_fix(server):
     server.script = [("status", 401, {}, error_body("bad key")), ("ok", "never")]
     with pytest.raises(
-        LLMError, match=r"authentication failed \(401\): bad key; check OPENAI_API_KEY"
+        LLMError, match=r"authentication failed \(401\): bad key; check TRACE_ENGINE_API_KEY"
     ) as info:
         fast(server).complete("hi")
     assert len(server.requests) == 1 and info.value.status == 401

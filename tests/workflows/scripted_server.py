@@ -21,6 +21,8 @@ class ScriptedServer:
         self.reply = reply
         self.usage = usage
         self.requests: list[list[dict]] = []
+        self.authorizations: list[str | None] = []
+        """The Authorization header of each request, in order."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -28,6 +30,7 @@ class ScriptedServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 messages = body["messages"]
                 server.requests.append(messages)
+                server.authorizations.append(self.headers.get("Authorization"))
                 text = server.reply(messages)
                 payload = {
                     "id": "scripted",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ ACCEPTED_FORMS = (
 )
 KINDS = ("openai", "openai-compatible", "litellm", "llamacpp", "transformers")
 _LOCAL_SERVERS = {"ollama": "http://localhost:11434/v1", "lm_studio": "http://localhost:1234/v1"}
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _default_n_ctx() -> int:
@@ -39,6 +42,8 @@ class ParsedSpec:
     kind: str
     target: str = ""
     url: str = ""
+    key_env: str = ""
+    """The environment variable holding the server's API key (``?key_env=VAR``)."""
 
 
 def spec_error(spec: str, why: str) -> SpecError:
@@ -81,7 +86,8 @@ def parse_spec(spec: str) -> ParsedSpec:
             )
         if not url.startswith(("http://", "https://")):
             return _raise(spec, f"the URL {url!r} must start with http:// or https://")
-        return ParsedSpec(kind, model, url)
+        model, _, options = model.partition("?")
+        return ParsedSpec(kind, model, url, _key_env(spec, options))
     if kind == "llamacpp":
         path = Path(rest).expanduser()
         if path.suffix.lower() != ".gguf":
@@ -118,6 +124,20 @@ def _unknown_backend_hint(text: str) -> str:
     if ":" not in text and (text in PRICES or text.startswith(("gpt-", "o1", "o3", "o4"))):
         return f"unknown backend; for OpenAI's model write openai:{text}"
     return "unknown backend"
+
+
+def _key_env(spec: str, options: str) -> str:
+    """The variable named by ``key_env=VAR`` after the model (the only option there)."""
+    if not options:
+        return ""
+    name, eq, value = options.partition("=")
+    if name != "key_env" or not eq or not _ENV_NAME.fullmatch(value):
+        _raise(
+            spec,
+            f"after the model only ?key_env=VAR may follow (VAR: the environment variable "
+            f"holding the server's API key), got ?{options}",
+        )
+    return value
 
 
 def _raise(spec: str, why: str) -> ParsedSpec:

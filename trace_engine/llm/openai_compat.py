@@ -27,6 +27,7 @@ import time
 import weakref
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from trace_engine.llm import pricing
 from trace_engine.llm.base import LLM, Completion, Message, Usage, normalize_messages
@@ -46,7 +47,9 @@ class OpenAICompatible(LLM):
 
     ``backend="openai"`` is OpenAI (``OPENAI_API_KEY`` required, ``OPENAI_BASE_URL``
     honored); ``backend="openai-compatible"`` is any server at ``base_url``, for
-    which an API key is optional.
+    which an API key is optional. Its key is ``api_key``, else the variable named
+    by ``key_env``, else ``$TRACE_ENGINE_API_KEY``; ``OPENAI_API_KEY`` goes only
+    to OpenAI's own host (``api.openai.com``), never to a server a URL names.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class OpenAICompatible(LLM):
         *,
         base_url: str | None = None,
         api_key: str | None = None,
+        key_env: str | None = None,
         backend: str = "openai",
         timeout: float = DEFAULT_TIMEOUT,
     ):
@@ -74,7 +78,7 @@ class OpenAICompatible(LLM):
         else:
             if not base_url:
                 raise SpecError("a base URL is required", backend=backend)
-            api_key = api_key or os.environ.get("OPENAI_API_KEY") or _NO_KEY
+            api_key = api_key or _compatible_key(base_url, key_env, self.id)
         self.base_url = base_url
         self._api_key = api_key
         self.timeout = timeout
@@ -288,6 +292,34 @@ def refuses_format(error: LLMError) -> bool:
     return error.status in (400, 422, 500) and any(word in text for word in _FORMAT_WORDS)
 
 
+def _compatible_key(base_url: str, key_env: str | None, backend: str) -> str:
+    """The key sent to an OpenAI-compatible server (see :class:`OpenAICompatible`)."""
+    if key_env:
+        key = os.environ.get(key_env)
+        if not key:
+            raise SpecError(
+                f"{key_env} is not set; the spec names it with ?key_env={key_env} as the "
+                "variable holding the server's API key: export it, or drop ?key_env",
+                backend=backend,
+            )
+        return key
+    key = os.environ.get("TRACE_ENGINE_API_KEY")
+    if key:
+        return key
+    if is_openai_host(base_url):
+        return os.environ.get("OPENAI_API_KEY") or _NO_KEY
+    return _NO_KEY
+
+
+def is_openai_host(url: str | None) -> bool:
+    """Whether ``url`` is an https address on OpenAI's API host, the one ``OPENAI_API_KEY`` is for."""
+    try:
+        parts = urlsplit(url or "")
+        return parts.scheme == "https" and parts.hostname == "api.openai.com"
+    except ValueError:
+        return False
+
+
 def estimated_usage(msgs: list[Message], texts: list[str]) -> Usage:
     """Servers that report no usage: estimate ~4 characters per token."""
     prompt = sum(len(m["content"]) for m in msgs) // 4 + 1
@@ -327,7 +359,11 @@ def _status_error(exc: Any, backend: str) -> LLMError:
         _error_detail(exc),
         backend=backend,
         retry_after=_retry_after(exc.response.headers),
-        key_hint="OPENAI_API_KEY or the server's key",
+        key_hint=(
+            "TRACE_ENGINE_API_KEY (or the variable named with ?key_env=VAR in the spec)"
+            if backend.startswith("openai-compatible")
+            else "OPENAI_API_KEY"
+        ),
     )
 
 

@@ -139,7 +139,11 @@ def _unavailable(exc: LLMError, backend: Any, url: str, timeout: float) -> LLMUn
     text = " ".join(str(exc).split())
     text = text.removeprefix(f"{exc.backend}: ")
     if exc.status == 401:
-        key = "OPENAI_API_KEY" if backend.backend == "openai" else "the key (api_key=...)"
+        key = (
+            "OPENAI_API_KEY"
+            if backend.backend == "openai"
+            else "TRACE_ENGINE_API_KEY (or the variable the spec names with ?key_env=VAR)"
+        )
         why = f"the server at {url} rejected the API key (401); check {key}"
     elif exc.status == 403:
         why = (

@@ -32,7 +32,7 @@ def get_llm(
     """Return the LLM for ``spec`` (default: ``$TRACE_ENGINE_LLM``, else ``"local"``).
 
     Specs: ``local`` (embedded Qwen2.5-Coder-1.5B via llama.cpp), ``openai:MODEL``
-    (or ``openai/MODEL``), ``openai-compatible:URL#MODEL``, ``litellm:PROVIDER/MODEL``
+    (or ``openai/MODEL``), ``openai-compatible:URL#MODEL[?key_env=VAR]``, ``litellm:PROVIDER/MODEL``
     (Anthropic, Gemini, ... through LiteLLM), ``llamacpp:PATH.gguf``,
     ``transformers:PATH_OR_ID``.
     ``cache=False`` skips the disk cache; ``retries`` is the number of attempts;
@@ -69,7 +69,8 @@ def backend_for(config) -> LLM:
     from trace_engine.llm.config import parse_spec
 
     parsed = parse_spec(config.spec)
-    env = tuple(os.environ.get(k) for k in ("OPENAI_API_KEY", "OPENAI_BASE_URL"))
+    names = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TRACE_ENGINE_API_KEY", parsed.key_env)
+    env = tuple(os.environ.get(k) if k else None for k in names)
     key = (
         parsed,
         env,
@@ -108,6 +109,7 @@ def _build(parsed, config) -> LLM:
         parsed.target,
         base_url=parsed.url or config.base_url,
         api_key=config.api_key,
+        key_env=parsed.key_env or None,
         backend=parsed.kind,
         timeout=config.timeout,
     )

@@ -182,7 +182,5 @@ def write_back(target: Target, new_text: str, expected_hash: str) -> str:
             f"{target.path} changed on disk since the session read it; refusing to overwrite "
             "someone else's edits"
         )
-    mode = target.path.stat().st_mode & 0o7777
     atomic_write_text(target.path, new_text)
-    os.chmod(target.path, mode)
     return text_hash(new_text)
