@@ -248,6 +248,8 @@ _NAMES = {
     "quit": "ends the process (raises SystemExit)",
     "SystemExit": "ends the process",
     "KeyboardInterrupt": "stands for the user's interrupt",
+    "BaseException": "escapes the handlers that catch errors",
+    "GeneratorExit": "escapes the handlers that catch errors",
     "__import__": "imports modules by computed names",
     "__builtins__": "can patch the interpreter's built-in functions",
     "eval": "runs code the policy cannot see",
@@ -273,6 +275,7 @@ _DUNDERS_AND_FRAMES = {
     "__subclasses__": "reaches classes it was not given",
     "__import__": "imports modules by computed names",
     "__loader__": "reaches the import machinery",
+    "__self__": "reaches the module a built-in function belongs to",
 }
 _ATTRIBUTE_CALLS = {"getattr", "setattr", "delattr", "hasattr"}
 _DYNAMIC_BASES = {"sys", "os", "builtins"}
@@ -285,10 +288,12 @@ def forbidden_uses(source: str | ast.AST) -> list[str]:
     signal, ctypes, importlib and faulthandler; ``sys.exit``, ``sys.modules``,
     frame access (``sys._getframe``, ``f_back``, ``f_globals``, ``__globals__``,
     ``__code__``, ...), ``os._exit`` and the other ways to end or fork the
-    process; ``exit``/``quit``/``SystemExit``/``KeyboardInterrupt``; ``eval``,
-    ``exec``, ``compile``, ``__import__`` and ``globals``; and ``getattr`` (and
-    its kin) naming such an attribute or computing an attribute of sys, os or
-    builtins. Aliases (``import time as t``, ``from os import _exit``) are
+    process; ``exit``/``quit``/``SystemExit``/``KeyboardInterrupt`` and the other
+    exceptions that escape ``except Exception``; ``eval``, ``exec``, ``compile``,
+    ``__import__`` and ``globals`` (even as local names: the check does not
+    follow scopes); ``__self__`` and ``__subclasses__``; those attribute names
+    written as strings (``getattr(f, "__globals__")``); and ``getattr`` (and its
+    kin) computing an attribute of sys, os or builtins. Aliases (``import time as t``, ``from os import _exit``) are
     followed. An empty list means none was found; it is a static check that a
     sandbox backs up, not a proof of safety. Source that does not parse has no
     uses (it is refused for not parsing).
@@ -394,6 +399,12 @@ def _uses(tree: ast.AST, aliases: dict[str, str]) -> Iterator[tuple[str, str]]:
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             if node.id in _NAMES and node.id not in aliases:
                 yield node.id, f"{node.id}: {_NAMES[node.id]}"
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and node.value in _DUNDERS_AND_FRAMES
+        ):
+            yield node.value, f"{node.value}: {_DUNDERS_AND_FRAMES[node.value]}"
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             yield from _attribute_call(node, aliases)
 
@@ -404,10 +415,7 @@ def _attribute_call(call: ast.Call, aliases: dict[str, str]) -> Iterator[tuple[s
     target, attribute = call.args[0], call.args[1]
     base = _dotted(target, aliases)
     if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str):
-        name = attribute.value
-        if name in _DUNDERS_AND_FRAMES:
-            yield name, f"{name}: {_DUNDERS_AND_FRAMES[name]}"
-        rule = _module_rule(f"{base}.{name}") if base else None
+        rule = _module_rule(f"{base}.{attribute.value}") if base else None
         if rule:
             yield rule
     elif base and base.split(".")[0] in _DYNAMIC_BASES:

@@ -98,6 +98,11 @@ def test_anything_that_runs_when_the_module_is_executed_is_refused(source, reaso
         ("return eval(x)", "eval"),
         ("return __import__('atexit')", "__import__"),
         ("import importlib\n    importlib.import_module('atexit')", "importlib"),
+        ("len.__self__.len = lambda o: 0", "__self__"),
+        ("return vars(f)['__globals__']", "__globals__"),
+        ("raise BaseException('out')", "BaseException"),
+        ("raise GeneratorExit", "GeneratorExit"),
+        ("def g(exit=exit):\n        return exit\n    g()(0)", "exit"),
     ],
 )
 def test_forbidden_uses_name_each_escape_hatch(body, use):
