@@ -31,6 +31,14 @@ def _trainable():
     return add_one
 
 
+@pytest.fixture
+def canary(tmp_path) -> Path:
+    """A file that proposed code tries to delete or truncate."""
+    path = tmp_path / "canary.txt"
+    path.write_text("still here")
+    return path
+
+
 def _step(optimizer: str, code: str):
     """One step of ``optimizer`` on a fresh trainable ``add_one`` whose LLM replies ``code``."""
     zero_feedback()
@@ -46,9 +54,7 @@ def _step(optimizer: str, code: str):
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
-def test_top_level_file_removal_in_a_proposal_never_runs(tmp_path, optimizer):
-    canary = tmp_path / "canary.txt"
-    canary.write_text("still here")
+def test_top_level_file_removal_in_a_proposal_never_runs(canary, optimizer):
     code = f"import os\nos.remove({str(canary)!r})\n\ndef add_one(x, step=1):\n    return x + 1\n"
     fn, param, result = _step(optimizer, code)
     assert canary.read_text() == "still here"
@@ -56,9 +62,7 @@ def test_top_level_file_removal_in_a_proposal_never_runs(tmp_path, optimizer):
     assert fn(1).data == 1, "a refused proposal must leave the old code in place"
 
 
-def test_a_default_value_that_runs_code_is_refused(tmp_path):
-    canary = tmp_path / "canary.txt"
-    canary.write_text("still here")
+def test_a_default_value_that_runs_code_is_refused(canary):
     code = f"def add_one(x, step=open({str(canary)!r}, 'w').close()):\n    return x + 1\n"
     fn, param, result = _step("OptoPrime", code)
     assert canary.read_text() == "still here"
@@ -73,9 +77,7 @@ def test_a_default_value_that_runs_code_is_refused(tmp_path):
     ],
     ids=["annotation", "return-annotation"],
 )
-def test_annotations_of_a_proposal_are_kept_as_text_and_never_evaluated(tmp_path, code):
-    canary = tmp_path / "canary.txt"
-    canary.write_text("still here")
+def test_annotations_of_a_proposal_are_kept_as_text_and_never_evaluated(canary, code):
     fn, param, result = _step("OptoPrime", code.format(canary=str(canary)))
     assert param.name in result.applied
     assert fn(1).data == 2
