@@ -12,12 +12,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trace_engine.errors import TraceEngineError
 from trace_engine.llm import parse_json_lenient
 
 TERMINATE = "TERMINATE"
 
 
-class ReplyError(ValueError):
+class ReplyError(TraceEngineError, ValueError):
     """The reply holds no usable answer; nothing is changed."""
 
 

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from trace_engine.errors import TraceEngineError
 from trace_engine.files import atomic_write_json
 
 FORMAT = "trace-engine/checkpoint"
@@ -25,7 +26,7 @@ VERSION = 1
 CHECKPOINT_FILE = "checkpoint.json"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(TraceEngineError, ValueError):
     """A checkpoint is missing, unreadable or belongs to another run."""
 
 

@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from trace_engine.errors import TraceEngineError
+
 COMMAND_MODULES = [
     "workflows.commands.graph",
     "workflows.commands.code_session",
@@ -23,7 +25,7 @@ COMMAND_MODULES = [
 ]
 
 
-class UsageError(Exception):
+class UsageError(TraceEngineError):
     """A mistake in how the command was called: printed plainly, exit code 2."""
 
 

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from trace_engine.errors import TraceEngineError
+
 T = TypeVar("T")
 
 
-class DatasetError(ValueError):
+class DatasetError(TraceEngineError, ValueError):
     """Data that cannot be loaded: missing package, unknown task, malformed file."""
 
 

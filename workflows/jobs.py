@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trace_engine.errors import TraceEngineError
 from trace_engine.modules import Module
 from workflows.datasets import DatasetError, load_jsonl, numeric_suite, split
 from workflows.trainer import Evaluation
@@ -43,7 +44,7 @@ WORKFLOWS: dict[str, str] = {
 }
 
 
-class UnknownWorkflow(ValueError):
+class UnknownWorkflow(TraceEngineError, ValueError):
     """A workflow name that does not exist."""
 
 

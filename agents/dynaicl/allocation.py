@@ -25,8 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trace_engine.errors import TraceEngineError
 
-class BudgetTooSmall(ValueError):
+
+class BudgetTooSmall(TraceEngineError, ValueError):
     """The budget cannot pay even for answering every input zero-shot."""
 
 

@@ -30,6 +30,7 @@ from agents.calibration import Calibration, calibration_of
 from agents.dynaicl.features import FEATURES as TEXT_FEATURES
 from agents.dynaicl.features import Logistic, TextFeatures
 from agents.dynaicl.labels import LabelSet, check_grid
+from trace_engine.errors import TraceEngineError
 from trace_engine.files import atomic_write_text
 from trace_engine.llm.base import LLM, as_llm
 
@@ -39,7 +40,7 @@ FEATURES = f"{TEXT_FEATURES}/logistic-regression"
 KSTAR_KIND = "k-star"
 
 
-class ControllerMismatch(ValueError):
+class ControllerMismatch(TraceEngineError, ValueError):
     """A controller file was made for another task, grid or feature set, or is not one."""
 
 

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from agents.dynaicl.examples import Example, as_examples
+from trace_engine.errors import TraceEngineError
 
 STRATEGIES = ("similar", "random")
 
 
-class EmptyDemoPool(ValueError):
+class EmptyDemoPool(TraceEngineError, ValueError):
     """A demonstration pool with nothing in it was given where demos are needed."""
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from agents.dynaicl.demos import DemoSelector
 from agents.dynaicl.examples import Example, Grader, as_examples, exact_match
 from agents.dynaicl.prompt import prompt_messages, render_few_shot
+from trace_engine.errors import TraceEngineError
 from trace_engine.files import atomic_write_text
 from trace_engine.llm.base import LLM, as_llm
 
@@ -34,7 +35,7 @@ FORMAT = "trace-engine/dynaicl-labels"
 DEFAULT_GRID = (0, 1, 2, 4, 8)
 
 
-class LabelFileMismatch(ValueError):
+class LabelFileMismatch(TraceEngineError, ValueError):
     """A label file on disk was made for another task or configuration."""
 
 

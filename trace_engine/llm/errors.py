@@ -7,8 +7,10 @@ trying again can help and how long the server asked us to wait.
 
 from __future__ import annotations
 
+from trace_engine.errors import TraceEngineError
 
-class LLMError(RuntimeError):
+
+class LLMError(TraceEngineError, RuntimeError):
     """A model call failed. ``retryable`` says whether trying again may succeed."""
 
     def __init__(

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
+from trace_engine.errors import TraceEngineError
 from trace_engine.llm.base import Usage
 
 
@@ -164,7 +165,7 @@ def get_meter() -> Meter:
     return _default_meter
 
 
-class BudgetExceeded(RuntimeError):
+class BudgetExceeded(TraceEngineError, RuntimeError):
     """A call was refused because it would cross a :class:`Budget` limit.
 
     Deliberately not an ``LLMError``: code that skips failed proposals must not

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trace_engine.errors import InvalidCodeError
+from trace_engine.errors import InvalidCodeError, TraceEngineError
 from trace_engine.source import check_proposal
 from workflows.code_session.measure import Speedup, Timing
 from workflows.code_session.sandbox import Limits, Outcome, run_job
 from workflows.code_session.target import Target, TargetError, function_source, replace_function
 
 
-class BaselineError(RuntimeError):
+class BaselineError(TraceEngineError, RuntimeError):
     """The original code cannot serve as a baseline (tests fail, benchmark raises, ...)."""
 
 

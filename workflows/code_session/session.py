@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from trace_engine.errors import TraceEngineError
 from trace_engine.files import atomic_write_text
 from trace_engine.source import find_function, signature_of
 from workflows.code_session.evaluation import Evaluator, Workload
@@ -31,7 +32,7 @@ from workflows.code_session.target import (
 )
 
 
-class SessionError(RuntimeError):
+class SessionError(TraceEngineError, RuntimeError):
     """The session cannot start or continue (with a reason the person can act on)."""
 
 

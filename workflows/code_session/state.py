@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trace_engine.errors import TraceEngineError
 from trace_engine.files import atomic_write_json
 from workflows.code_session.evaluation import Baseline, Evaluation, Workload
 from workflows.code_session.target import Target
@@ -15,7 +16,7 @@ STATE_FILE = "state.json"
 STATE_VERSION = 1
 
 
-class StateFileError(ValueError):
+class StateFileError(TraceEngineError, ValueError):
     """The session directory holds no usable session state."""
 
 

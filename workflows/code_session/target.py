@@ -14,15 +14,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from trace_engine.errors import TraceEngineError
 from trace_engine.files import atomic_write_text
 from trace_engine.source import first_line
 
 
-class TargetError(ValueError):
+class TargetError(TraceEngineError, ValueError):
     """The target does not exist, is not a plain top-level function, or cannot be read."""
 
 
-class SourceChangedError(RuntimeError):
+class SourceChangedError(TraceEngineError, RuntimeError):
     """The source file changed on disk since the session read it; nothing was written."""
 
 
