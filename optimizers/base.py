@@ -30,12 +30,14 @@ from trace_engine import (
     feedback_graph,
     zero_feedback,
 )
+from trace_engine.errors import TraceEngineError
+from trace_engine.graph import unique_labels
 from trace_engine.llm import LLM, Budget, Completion, LLMWrapper, Message, Usage, as_llm
 from trace_engine.llm.meter import Estimate
 from trace_engine.llm.metered import estimate_prompt_tokens
 
 
-class NoFeedback(ValueError):
+class NoFeedback(TraceEngineError, ValueError):
     """``step()`` was called before any feedback reached the parameters."""
 
 
@@ -160,7 +162,12 @@ class _BudgetGuard(LLMWrapper):
 
 
 def check_parameters(parameters: Any) -> list[Parameter]:
-    """A non-empty list of distinct trainable parameters with distinct names."""
+    """A non-empty list of distinct trainable parameters with distinct names.
+
+    Names are labels: two parameters given the same one (``node(1, trainable=True)``
+    twice is ``int`` both times) are told apart by numbering the later ones in
+    order (``int_1``, ...), so the optimizer can refer to each by name.
+    """
     if isinstance(parameters, (Parameter, str, bytes)) or not isinstance(parameters, Iterable):
         raise TypeError(
             "parameters must be an iterable of trainable Parameters (e.g. module.parameters()), "
@@ -168,22 +175,19 @@ def check_parameters(parameters: Any) -> list[Parameter]:
         )
     found: list[Parameter] = []
     seen: set[int] = set()
-    names: dict[str, Parameter] = {}
     for i, p in enumerate(parameters):
         if not isinstance(p, Parameter) or not p.trainable:
             raise TypeError(
                 f"parameters[{i}] is not a trainable Parameter: {type(p).__name__} {p!r:.80}; "
                 "make one with node(value, trainable=True)"
             )
-        if id(p) in seen:
-            continue
-        if p.name in names:
-            raise ValueError(f"two different parameters are both named {p.name!r}")
-        seen.add(id(p))
-        names[p.name] = p
-        found.append(p)
+        if id(p) not in seen:
+            seen.add(id(p))
+            found.append(p)
     if not found:
         raise ValueError("parameters is empty: give the optimizer at least one trainable Parameter")
+    for p, label in zip(found, unique_labels(found)):
+        p.name = label
     return found
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from optimizers.values import type_label
 from trace_engine import CodeParameter, ExceptionNode, FeedbackGraph, Node
-from trace_engine.nodes import name_base
+from trace_engine.graph import Labels
 
 DEFAULT_TITLES: dict[str, str] = {
     "instruction": "#Instruction",
@@ -152,11 +152,11 @@ class _Facts:
         self.inputs: list[list[Node]] = []
         for n in self.ops:
             self.inputs.append([p for p in n._parents if id(p) not in in_graph])
-        self.names = _LocalNames(self.parameters)
+        self.names = Labels(self.parameters)
         for n, outside in zip(self.ops, self.inputs):
             for p in outside:
-                self.names.add(p)
-            self.names.add(n)
+                self.names.label(p)  # labelled in order of appearance
+            self.names.label(n)
         self.lines = [_call_line(n, self.names) for n in self.ops]
         self.values = [_node_value(n) for n in self.ops]
         self.input_text: dict[int, str] = {}
@@ -170,37 +170,11 @@ class _Facts:
             self.totals[n.op_name] = self.totals.get(n.op_name, 0) + 1
 
 
-class _LocalNames:
-    """Names for one problem: variables keep theirs, other nodes drop the counter
-    suffix and are numbered again in order of appearance, never reusing a name."""
-
-    def __init__(self, parameters: list[Node]):
-        self._names = {id(p): p.name for p in parameters}
-        self._taken = set(self._names.values())
-        self._next: dict[str, int] = {}
-
-    def add(self, n: Node) -> None:
-        if id(n) in self._names:
-            return
-        base = name_base(n.name)
-        k = self._next.get(base, 0)
-        name = base if k == 0 else f"{base}_{k}"
-        while name in self._taken:
-            k += 1
-            name = f"{base}_{k}"
-        self._next[base] = k + 1
-        self._taken.add(name)
-        self._names[id(n)] = name
-
-    def __getitem__(self, n: Node) -> str:
-        return self._names.get(id(n), n.name)
-
-
 def _type_of(n: Node) -> str:
     return type_label(n) if n.trainable else type(n._data).__name__
 
 
-def _call_line(n: Node, names: _LocalNames) -> str:
+def _call_line(n: Node, names: Labels) -> str:
     args = ", ".join(f"{arg}={names[p]}" for arg, p in n.inputs.items())
     line = f"{names[n]} = {n.op_name}({args})"
     if isinstance(n, ExceptionNode):

@@ -4,7 +4,13 @@ The core needs no LLM: nodes, ``@bundle``, modules, feedback and graph export.
 Heavy dependencies (networkx, model backends) are imported only when used.
 """
 
-from trace_engine.backward import FeedbackGraph, feedback_graph, nodes_with_feedback, zero_feedback
+from trace_engine.backward import (
+    FeedbackGraph,
+    feedback_graph,
+    outputs_with_feedback,
+    zero_feedback,
+)
+from trace_engine.broadcast import apply_op
 from trace_engine.bundle import Bundle, bundle
 from trace_engine.code import CodeParameter
 from trace_engine.constraints import Check, Choices, Constraint, Range
@@ -21,12 +27,32 @@ from trace_engine.errors import (
 from trace_engine.graph import from_json, to_dot, to_json, to_networkx, topological_order
 from trace_engine.modules import Module, model
 from trace_engine.nodes import ExceptionNode, Node, Parameter, node
-from trace_engine.operators import contains, eq, fmt, length, ne
+from trace_engine.nodes import unwrap as to_data
+from trace_engine.operators import (
+    call_llm,
+    cond,
+    contains,
+    dict_update,
+    eq,
+    fmt,
+    identity,
+    length,
+    list_extend,
+    ne,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Bundle",
+    "apply_op",
+    "call_llm",
+    "cond",
+    "dict_update",
+    "identity",
+    "list_extend",
+    "outputs_with_feedback",
+    "to_data",
     "Check",
     "Choices",
     "CodeParameter",
@@ -56,7 +82,6 @@ __all__ = [
     "ne",
     "no_trace",
     "node",
-    "nodes_with_feedback",
     "to_dot",
     "to_json",
     "to_networkx",

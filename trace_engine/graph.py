@@ -10,8 +10,7 @@ import gc
 import json
 import shutil
 import subprocess
-import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trace_engine.errors import GraphError
@@ -46,33 +45,65 @@ class paused_gc:  # noqa: N801 - used like a function: ``with paused_gc():``
             gc.enable()
 
 
-# Graph passes mark the nodes they visit (``Node._visit``) with a fresh token
-# instead of keeping id() sets: at 100k nodes a set no longer fits in cache,
-# while the node being visited is in hand anyway. One pass at a time may mark.
-traversal_lock = threading.RLock()
-
-
 def topological_order(roots: Iterable[Node]) -> list[Node]:
-    """``roots`` and all their ancestors, each after its parents (iterative, O(V + E))."""
+    """``roots`` and all their ancestors, each after its parents (iterative, O(V + E)).
+
+    The visited set belongs to this call, so concurrent passes never interfere."""
     order: list[Node] = []
-    with traversal_lock:
-        visited = object()
-        for root in roots:
-            if root._visit is visited:
-                continue
-            root._visit = visited
-            stack = [(root, iter(root._parents))]
-            while stack:
-                current, parents = stack[-1]
-                for parent in parents:
-                    if parent._visit is not visited:
-                        parent._visit = visited
-                        stack.append((parent, iter(parent._parents)))
-                        break
-                else:
-                    stack.pop()
-                    order.append(current)
+    visited: set[int] = set()
+    add = visited.add
+    for root in roots:
+        if id(root) in visited:
+            continue
+        add(id(root))
+        stack = [(root, iter(root._parents))]
+        while stack:
+            current, parents = stack[-1]
+            for parent in parents:
+                if id(parent) not in visited:
+                    add(id(parent))
+                    stack.append((parent, iter(parent._parents)))
+                    break
+            else:
+                stack.pop()
+                order.append(current)
     return order
+
+
+class Labels:
+    """Unique labels for the nodes of one rendering: a node's name, numbered
+    (``name_1``, ``name_2``, ...) from the second node that shares it, in the order
+    nodes are first labelled. ``keep`` nodes are labelled first."""
+
+    def __init__(self, keep: Iterable[Node] = ()):
+        self._labels: dict[int, str] = {}
+        self._taken: set[str] = set()
+        self._next: dict[str, int] = {}
+        for n in keep:
+            self.label(n)
+
+    def label(self, n: Node) -> str:
+        """``n``'s label, given now if it has none yet."""
+        label = self._labels.get(id(n))
+        if label is None:
+            base = n.name
+            k = self._next.get(base, 0)
+            label = base if k == 0 else f"{base}_{k}"
+            while label in self._taken:
+                k += 1
+                label = f"{base}_{k}"
+            self._next[base] = k + 1
+            self._taken.add(label)
+            self._labels[id(n)] = label
+        return label
+
+    __getitem__ = label
+
+
+def unique_labels(nodes: Sequence[Node]) -> list[str]:
+    """A unique label for each of ``nodes``, in order (see :class:`Labels`)."""
+    labels = Labels()
+    return [labels[n] for n in nodes]
 
 
 def ancestors(roots: Iterable[Node]) -> list[Node]:
@@ -147,16 +178,18 @@ def _records(graph: Any) -> list[dict[str, Any]]:
     from trace_engine.nodes import ExceptionNode
 
     records = []
-    for n in _nodes_of(graph):
+    order = _nodes_of(graph)
+    labels = Labels(n for n in order if n.trainable)
+    for n in order:
         record = {
-            "name": n.name,
+            "name": labels[n],
             "kind": _kind(n),
             "type": type(n._data).__name__,
             "value": _json_value(n._data),
             "description": n.description,
             "op": n.op_name or None,
             "doc": n._op.doc if n._op else None,
-            "inputs": [[arg, p.name] for arg, p in n.inputs.items()],
+            "inputs": [[arg, labels[p]] for arg, p in n.inputs.items()],
             "feedback": [_json_value(f) for f in n._feedback],
         }
         if isinstance(n, ExceptionNode):

@@ -1,8 +1,11 @@
 """Modules: objects whose parameters can be listed, saved and restored.
 
 A :class:`Module` finds its parameters in its attributes (nested modules, lists,
-tuples and dicts included) and in its trainable bundled methods, each instance
-with its own copy of the method's code.
+tuples, sets and dicts included, parameters used as dict keys too), in trainable
+bundles stored as attributes, and in its trainable bundled methods, each instance
+with its own copy of the method's code. Attributes whose names start with one
+underscore count like any other (as in Trace); dunder names and the attributes
+trace-engine itself keeps on instances (``_trace_engine_*``) do not.
 """
 
 from __future__ import annotations
@@ -26,16 +29,23 @@ class Module:
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         """``(dotted name, parameter)`` pairs, each parameter once, in attribute order."""
-        seen: set[int] = set()
-        out = []
-        for name, param in _walk(self, "", set()):
-            if id(param) not in seen:
-                seen.add(id(param))
-                out.append((name, param))
-        return out
+        return [(".".join(path), p) for path, p in _unique(self)]
 
     def parameters(self) -> list[Parameter]:
-        return [p for _, p in self.named_parameters()]
+        return [p for _, p in _unique(self)]
+
+    def parameters_dict(self) -> dict[str, Any]:
+        """Parameters by attribute name, nested: a sub-module or container gives a
+        dict of its own; a trainable method or bundle gives its code parameter."""
+        tree: dict[str, Any] = {}
+        for path, param in _unique(self):
+            if path[-1] == _CODE and len(path) > 1:
+                path = path[:-1]
+            level = tree
+            for key in path[:-1]:
+                level = level.setdefault(key, {})
+            level[path[-1]] = param
+        return tree
 
     def state_dict(self) -> dict[str, Any]:
         """Parameter values by dotted name (code parameters as source)."""
@@ -118,29 +128,59 @@ def _class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _walk(value: Any, prefix: str, visiting: set[int]) -> Iterator[tuple[str, Parameter]]:
+_CODE = "__code"
+_RESERVED = "_trace_engine_"
+
+
+def _unique(module: Module) -> list[tuple[tuple[str, ...], Parameter]]:
+    seen: set[int] = set()
+    out = []
+    for path, param in _walk(module, (), set()):
+        if id(param) not in seen:
+            seen.add(id(param))
+            out.append((path, param))
+    return out
+
+
+def _walk(
+    value: Any, path: tuple[str, ...], visiting: set[int]
+) -> Iterator[tuple[tuple[str, ...], Parameter]]:
     if isinstance(value, Parameter):
-        yield prefix, value
+        yield path, value
         return
     if id(value) in visiting:
         return
     if isinstance(value, Module):
         visiting = visiting | {id(value)}
-        dotted = f"{prefix}." if prefix else ""
         for attr, item in vars(value).items():
-            if not attr.startswith("_"):
-                yield from _walk(item, f"{dotted}{attr}", visiting)
+            if attr.startswith(("__", _RESERVED)):
+                continue
+            if isinstance(item, Bundle):
+                if item.parameter is not None:
+                    yield (*path, attr, _CODE), item.parameter
+                continue
+            yield from _walk(item, (*path, attr), visiting)
+        resolved: set[str] = set()
         for cls in type(value).__mro__:
             for attr, item in vars(cls).items():
+                if attr in resolved:
+                    continue  # overridden by a class earlier in the MRO
+                resolved.add(attr)
                 if isinstance(item, Bundle) and item.trainable:
-                    yield f"{dotted}{attr}.__code", item.code_parameter(value)
+                    yield (*path, attr, _CODE), item.code_parameter(value)
         return
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            yield from _walk(item, f"{prefix}.{i}", visiting)
+            yield from _walk(item, (*path, str(i)), visiting)
+    elif isinstance(value, (set, frozenset)):
+        for item in value:
+            if isinstance(item, Parameter):
+                yield (*path, item.name), item
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _walk(item, f"{prefix}.{key}", visiting)
+            if isinstance(key, Parameter):
+                yield (*path, f"key:{key.name}"), key
+            yield from _walk(item, (*path, str(key)), visiting)
 
 
 def _to_json(name: str, value: Any) -> Any:

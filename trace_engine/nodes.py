@@ -3,12 +3,18 @@
 A :class:`Node` wraps any Python value. Operating on nodes returns new nodes with
 an edge to each input, so running a program leaves behind its graph. A
 :class:`Parameter` is a node the optimizer may change.
+
+A node's ``name`` is a label (the name it was given, else its value's type or its
+operation's name). Labels need not be unique; renderings (an optimizer's problem,
+DOT, JSON) number repeated labels themselves, so nothing here depends on what
+else the process has traced.
 """
 
 from __future__ import annotations
 
-import itertools
+import copy
 import re
+import traceback
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -16,37 +22,11 @@ from typing import Any
 from trace_engine import operators as ops
 from trace_engine.constraints import Constraint, as_constraint
 from trace_engine.context import _mode
-from trace_engine.errors import GraphError, InvalidUpdate
+from trace_engine.errors import ExecutionError, GraphError, InvalidUpdate
 
-_serials = itertools.count()
-_name_counters: dict[str, Iterator[int]] = {}
 _NOT_WORD = re.compile(r"\W+")
-_NUMBERED = re.compile(r"(.+)_\d+")
-
-
-def name_base(name: str) -> str:
-    """``name`` without the ``_N`` suffix that :func:`unique_name` may have added."""
-    numbered = _NUMBERED.fullmatch(name)
-    return numbered.group(1) if numbered else name
-
-
-def unique_name(base: str) -> str:
-    """``base`` the first time, then ``base_1``, ``base_2``, ... (thread-safe: ``next`` on a
-    counter is atomic, so no lock is taken on this hot path)."""
-    counter = _name_counters.get(base)
-    if counter is None:
-        counter = _name_counters.setdefault(base, itertools.count())
-        prefix = name_base(base)
-        if prefix != base and prefix in _name_counters:
-            next(counter)  # ``base`` may already have been given out as a numbered name
-    n = next(counter)
-    if n == 0:
-        return base
-    candidate = f"{base}_{n}"
-    while candidate in _name_counters:
-        n = next(counter)
-        candidate = f"{base}_{n}"
-    return candidate
+# Slots that tie a node into its graph: a deep copy starts without them.
+_LINKS = frozenset({"_parents", "_children", "_op", "_feedback", "_info", "__weakref__"})
 
 
 def _clean_name(name: str) -> str:
@@ -58,8 +38,10 @@ class Node:
     """A value in the traced graph.
 
     ``data`` is the wrapped value, ``parents`` the nodes it was computed from,
-    ``children`` the live nodes computed from it. Nodes hash and compare by
-    identity. See :mod:`trace_engine.operators` for which operators are traced.
+    ``children`` the live nodes computed from it. ``node == value`` compares the
+    wrapped data (as in Trace) and returns a plain bool, while ``hash`` stays by
+    identity, so sets and dicts of nodes still hold each node once. See
+    :mod:`trace_engine.operators` for which operators are traced.
     """
 
     __slots__ = (
@@ -71,9 +53,7 @@ class Node:
         "_children",
         "_op",
         "_feedback",
-        "_serial",
-        "_visit",
-        "_place",
+        "_info",
         "__weakref__",
     )
     trainable = False
@@ -89,7 +69,7 @@ class Node:
         op: ops.Op | None = None,
     ):
         self._data = value
-        self.name = unique_name(_clean_name(name) if name else type(value).__name__)
+        self.name = _clean_name(name) if name else type(value).__name__
         self._init_links(parents, op)
         self.description = description
         self.constraint = constraint
@@ -104,18 +84,16 @@ class Node:
         self._children = None
         self._op = op
         self._feedback = ()
-        self._serial = next(_serials)
-        self._visit = None
-        self._place = -1
+        self._info = None
         for parent in parents:
             parent._add_child(self)
 
     @classmethod
     def _traced(cls, value: Any, name: str, parents: tuple[Node, ...], op: ops.Op | None) -> Node:
-        """Fast constructor for operation results: ``name`` is already a clean base name."""
+        """Fast constructor for operation results: ``name`` is already a clean label."""
         made = cls.__new__(cls)
         made._data = value
-        made.name = unique_name(name)
+        made.name = name
         made._init_links(parents, op)
         return made
 
@@ -172,15 +150,46 @@ class Node:
         return {(names[i] if i < len(names) else f"arg{i}"): p for i, p in enumerate(self._parents)}
 
     @property
+    def info(self) -> dict[str, Any]:
+        """Extra facts about how this node was made: for a ``traceable_code`` bundle,
+        ``"output"`` is the node its traced body returned; for a bundle that read
+        nodes it was not given, ``"external_dependencies"`` lists them."""
+        if self._info is None:
+            self._info = {}
+        return self._info
+
+    @property
     def is_leaf(self) -> bool:
         return not self._parents
+
+    @property
+    def parameter_dependencies(self) -> set[Parameter]:
+        """The parameters this node was computed from (itself, if it is one), as far
+        as this level of the graph shows: parameters used inside a ``traceable_code``
+        bundle's body appear in :attr:`expandable_dependencies` instead."""
+        from trace_engine.graph import topological_order
+
+        return {n for n in topological_order([self]) if n.trainable}
+
+    @property
+    def expandable_dependencies(self) -> set[Node]:
+        """Outputs of ``traceable_code`` bundles upstream of this node (itself
+        included) whose traced body used parameters that this level does not show."""
+        from trace_engine.graph import topological_order
+
+        found = set()
+        for n in topological_order([self]):
+            inner = n._info.get("output") if n._info else None
+            if inner is not None and inner.parameter_dependencies - n.parameter_dependencies:
+                found.add(n)
+        return found
 
     @property
     def feedback(self) -> list[Any]:
         """Feedback attached to this node by :meth:`backward`."""
         return list(self._feedback)
 
-    def backward(self, feedback: Any) -> None:
+    def backward(self, feedback: Any = "") -> None:
         """Attach feedback (text, a number or a structured value) to this output."""
         from trace_engine.backward import attach_feedback
 
@@ -188,6 +197,28 @@ class Node:
 
     def zero_feedback(self) -> None:
         self._feedback = ()
+
+    # Copies ------------------------------------------------------------------
+    def clone(self) -> Node:
+        """A traced copy: a new node with this one as its only parent."""
+        return apply(ops.CLONE, self)
+
+    def detach(self) -> Node:
+        """An untraced deep copy: same value and label, no parents, no feedback."""
+        return copy.deepcopy(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Node:
+        cls = type(self)
+        made = cls.__new__(cls)
+        memo[id(self)] = made
+        made._init_links((), None)
+        for klass in cls.__mro__:
+            for slot in getattr(klass, "__slots__", ()):
+                if slot in _LINKS or not hasattr(self, slot):
+                    continue
+                value = getattr(self, slot)
+                setattr(made, slot, copy.deepcopy(value, memo) if slot == "_data" else value)
+        return made
 
     # Plain-value protocols (Python requires these to return plain values).
     def __bool__(self) -> bool:
@@ -220,7 +251,22 @@ class Node:
             text = text[:77] + "..."
         return f"{type(self).__name__}(name={self.name!r}, data={text})"
 
+    def __eq__(self, other: Any) -> Any:
+        return self._data == (other._data if isinstance(other, Node) else other)
+
+    def __ne__(self, other: Any) -> Any:
+        return self._data != (other._data if isinstance(other, Node) else other)
+
     __hash__ = object.__hash__
+
+    # Traced comparisons that Python would otherwise force to plain values.
+    def eq(self, other: Any) -> Node:
+        """Traced ``self == other`` (``==`` itself gives a plain bool)."""
+        return apply(ops.EQ, self, other)
+
+    def neq(self, other: Any) -> Node:
+        """Traced ``self != other``."""
+        return apply(ops.NE, self, other)
 
     # Traced operators.
     def __add__(self, other):
@@ -258,6 +304,12 @@ class Node:
 
     def __rmod__(self, other):
         return apply(ops.MOD, other, self)
+
+    def __divmod__(self, other):
+        return apply(ops.DIVMOD, self, other)
+
+    def __rdivmod__(self, other):
+        return apply(ops.DIVMOD, other, self)
 
     def __pow__(self, other):
         return apply(ops.POW, self, other)
@@ -325,6 +377,18 @@ class Node:
     def __invert__(self):
         return apply(ops.INVERT, self)
 
+    def __round__(self, ndigits=None):
+        return apply(ops.ROUND, self, ndigits)
+
+    def __trunc__(self):
+        return apply(ops.TRUNC, self)
+
+    def __floor__(self):
+        return apply(ops.FLOOR, self)
+
+    def __ceil__(self):
+        return apply(ops.CEIL, self)
+
     def __getitem__(self, key):
         return apply(ops.GETITEM, self, key)
 
@@ -336,14 +400,41 @@ class Node:
     def __iter__(self) -> Iterator[Node]:
         data = self._data
         if isinstance(data, dict):
-            keys = apply(ops.KEYS, self)
-            return (apply(ops.GETITEM, keys, i) for i in range(len(data)))
-        if isinstance(data, (list, tuple, str)):
+            return iter(self.keys())
+        if isinstance(data, (list, tuple, str)) or hasattr(data, "__array__"):
             return (apply(ops.GETITEM, self, i) for i in range(len(data)))
-        raise TypeError(
-            f"iterating node {self.name!r} of type {type(data).__name__} is not traced; "
-            "only list, tuple, str and dict nodes iterate into item nodes"
-        )
+        # Sets, generators and anything else iterable are listed first (a set in its
+        # own order); a value that cannot be iterated raises the catchable
+        # ExecutionError that operators raise, e.g. when unpacking a node of None.
+        listed = apply(ops.TO_LIST_FROM, self)
+        return (apply(ops.GETITEM, listed, i) for i in range(len(listed._data)))
+
+    # Dict views: lists of item nodes, so ``for k, v in node.items()`` and
+    # ``{}.update(node)`` work. On other values these call the value's own method.
+    def keys(self) -> list[Node]:
+        if not isinstance(self._data, dict):
+            return self.__getattr__("keys")()
+        keys = apply(ops.KEYS, self)
+        return [apply(ops.GETITEM, keys, i) for i in range(len(keys._data))]
+
+    def values(self) -> list[Node]:
+        if not isinstance(self._data, dict):
+            return self.__getattr__("values")()
+        values = apply(ops.VALUES, self)
+        return [apply(ops.GETITEM, values, i) for i in range(len(values._data))]
+
+    def items(self) -> list[tuple[Node, Node]]:
+        if not isinstance(self._data, dict):
+            return self.__getattr__("items")()
+        return [(k, apply(ops.GETITEM, self, k)) for k in self.keys()]
+
+    def getattr(self, name: Any) -> Node:
+        """Traced ``getattr(data, name)`` (the same as ``node.name`` for public names)."""
+        return apply(ops.GETATTR, self, name)
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Node:
+        """Traced ``data.method(*args, **kwargs)``."""
+        return self.getattr(method)(*args, **kwargs)
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
@@ -362,7 +453,7 @@ class Node:
             )
         return apply(ops.call_op(len(args), kwargs), self, *args, *kwargs.values())
 
-    # Pickling and copying drop the weak children links (they point at other graphs).
+    # Pickling drops the weak children links (they point at other graphs).
     def __getstate__(self) -> dict[str, Any]:
         return {
             "data": self._data,
@@ -383,9 +474,7 @@ class Node:
         self._op = state["op"]
         self._feedback = tuple(state["feedback"])
         self._children = None
-        self._serial = next(_serials)
-        self._visit = None
-        self._place = -1
+        self._info = None
 
 
 class Parameter(Node):
@@ -407,8 +496,21 @@ class Parameter(Node):
         self._data = self.validate(value)
 
 
+def error_text(exception: BaseException) -> str:
+    """``Type: message`` of an exception, naming the error it was raised from, if any."""
+    text = f"{type(exception).__name__}: {exception}"
+    cause = exception.__cause__ or exception.__context__
+    if cause is not None and type(cause).__name__ not in text:
+        text += f" (from {type(cause).__name__}: {cause})"
+    return text
+
+
 class ExceptionNode(Node):
-    """The result of a bundled call that raised: carries the exception for feedback."""
+    """The result of a traced call that raised: carries the exception for feedback.
+
+    ``data`` is the error as text (``Type: message``), what the optimizer reads;
+    ``exception`` is the exception object itself.
+    """
 
     __slots__ = ("exception", "traceback", "failed_line")
 
@@ -422,14 +524,14 @@ class ExceptionNode(Node):
         op: ops.Op | None,
     ):
         name = f"error_{op.name}" if op else "error"
-        super().__init__(exception, name=name, parents=parents, op=op)
+        super().__init__(error_text(exception), name=name, parents=parents, op=op)
         self.exception = exception
         self.traceback = traceback
         self.failed_line = failed_line
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state["data"] = state["exception"] = repr(self.exception)
+        state["exception"] = repr(self.exception)
         state["traceback"] = self.traceback
         state["failed_line"] = self.failed_line
         return state
@@ -452,7 +554,8 @@ def node(
 
     ``constraint`` may be text shown to the optimizer, a callable ``value -> bool``,
     or a :class:`~trace_engine.constraints.Constraint` such as ``Range`` or ``Choices``.
-    A node passed in is returned unchanged.
+    A node passed in is returned unchanged, except that ``trainable=True`` on a
+    non-trainable node makes a new parameter sharing its value.
     """
     if not isinstance(trainable, bool):
         raise TypeError(f"node(): trainable must be a bool, got {trainable!r}")
@@ -461,12 +564,11 @@ def node(
     if description is not None and not isinstance(description, str):
         raise TypeError(f"node(): description must be a str, got {type(description).__name__}")
     if isinstance(value, Node):
-        if trainable and not value.trainable:
-            raise TypeError(
-                f"node(): {value.name!r} is already a non-trainable node; "
-                "wrap its .data to make a new parameter"
-            )
-        return value
+        if not trainable or value.trainable:
+            return value
+        name = name or value.name
+        description = description if description is not None else value.description
+        value = value._data
     checked = as_constraint(constraint)
     cls = Parameter if trainable else Node
     made = cls(value, name=name, description=description, constraint=checked)
@@ -501,23 +603,41 @@ def to_node(value: Any, name: str) -> Node:
 
 
 def unwrap(value: Any) -> Any:
-    """The plain value behind a node, or inside a container of nodes."""
+    """The plain value behind a node, or inside a container of nodes (dict keys,
+    sets and nodes wrapping containers of nodes included). A container holding no
+    node is returned as it is, so a bundle can still update it in place."""
     if isinstance(value, Node):
-        return value.data
+        inner = value.data
+        return unwrap(inner) if isinstance(inner, _CONTAINERS) else inner
     if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(unwrap(v) for v in value)
-    if isinstance(value, dict):
-        return {k: unwrap(v) for k, v in value.items()}
-    return value
+        items = [unwrap(v) for v in value]
+    elif isinstance(value, tuple):
+        items = tuple(unwrap(v) for v in value)
+    elif isinstance(value, dict):
+        pairs = [(unwrap(k), unwrap(v)) for k, v in value.items()]
+        if all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items())):
+            return value
+        return dict(pairs)
+    elif isinstance(value, set):
+        items = [unwrap(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value)) else set(items)
+    else:
+        return value
+    return value if all(a is b for a, b in zip(items, value)) else items
+
+
+_CONTAINERS = (Node, list, tuple, dict, set)
 
 
 def apply(op: ops.Op, *args: Any) -> Any:
     """Run ``op`` on the values behind ``args`` and record the result as a node.
 
     Without tracing the result is a fresh node with no parents; inside a bundle's
-    body it is the plain value (bundle bodies are not traced).
+    body it is the plain value (bundle bodies are not traced). A result that is
+    itself a node (an attribute or list item holding one) is unwrapped; when it is a
+    parameter it also becomes an input, so its feedback is not lost. If ``op``
+    raises, :class:`~trace_engine.errors.ExecutionError` carries an
+    :class:`ExceptionNode` computed from the same inputs, as inside ``@bundle``.
     """
     mode = _mode.get()
     scope = mode.scope
@@ -544,10 +664,30 @@ def apply(op: ops.Op, *args: Any) -> Any:
             values.append(a)
             if tracing:
                 parents.append(Node._traced(a, name, (), None))
-    result = op.fn(*values)
+    try:
+        result = op.fn(*values)
+    except Exception as exc:
+        raise _failed(op, exc, tuple(parents) if tracing else ()) from exc
+    if isinstance(result, Node):
+        inner = result
+        result = inner._data
+        if inner.trainable and tracing:
+            parents.append(inner)
+            op = ops.Op(op.name, op.fn, op.doc, (*names[: len(args)], "value"))
     if not tracing:
         return Node._traced(result, op.name, (), None)
     return Node._traced(result, op.name, tuple(parents), op)
+
+
+def _failed(op: ops.Op, exc: Exception, parents: tuple[Node, ...]) -> ExecutionError:
+    error = ExceptionNode(
+        exc,
+        traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        failed_line="",
+        parents=parents,
+        op=op if parents else None,
+    )
+    return ExecutionError(error)
 
 
 def check_is_node(value: Any, what: str) -> Node:

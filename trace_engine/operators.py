@@ -5,15 +5,21 @@ attribute access, calls, ...) is one :class:`Op` from this table, applied throug
 :func:`trace_engine.nodes.apply`, so it returns a new node with an edge to each input.
 
 Python forces a plain value out of some protocols, so these stay untraced:
-``==``/``!=`` and ``hash`` (nodes are compared and hashed by identity, which keeps
-them usable in sets and dicts), ``bool()`` (``if``/``while``), ``len()``, ``in``,
-``str()``/``format()``/f-strings and ``int()``/``float()``. Use the traced helpers
-here instead where the result must stay in the graph: :func:`eq`, :func:`ne`,
-:func:`length`, :func:`contains`, :func:`fmt`.
+``==``/``!=`` (they compare the wrapped data and give a plain bool, as in Trace,
+while ``hash`` stays by identity so sets and dicts of nodes hold each node once),
+``bool()`` (``if``/``while``), ``len()``, ``in``, ``str()``/``format()``/f-strings
+and ``int()``/``float()``. Use the traced helpers here instead where the result
+must stay in the graph: :func:`eq`, :func:`ne`, :func:`length`, :func:`contains`,
+:func:`fmt`.
+
+The functions at the end carry Trace's operator names (``add``, ``cond``,
+``identity``, ``list_extend``, ``call_llm``, ...) for code written against it.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,7 +43,7 @@ class Op:
 
 
 def _binary(name: str, fn: Callable, symbol: str) -> Op:
-    return Op(name, fn, f"Returns a {symbol} b.", ("a", "b"))
+    return Op(name, fn, f"Returns x {symbol} y.", ("x", "y"))
 
 
 def _unary(name: str, fn: Callable, symbol: str) -> Op:
@@ -69,7 +75,28 @@ ABS = Op("absolute", abs, "Returns abs(x).", ("x",))
 INVERT = _unary("invert", operator.invert, "~")
 GETITEM = Op("getitem", operator.getitem, "Returns x[index].", ("x", "index"))
 GETATTR = Op("getattr", getattr, "Returns getattr(x, name).", ("x", "name"))
+DIVMOD = Op("divmod", divmod, "Returns divmod(x, y).", ("x", "y"))
+ROUND = Op("round", round, "Returns round(x, ndigits).", ("x", "ndigits"))
+TRUNC = Op("trunc", math.trunc, "Returns math.trunc(x).", ("x",))
+FLOOR = Op("floor", math.floor, "Returns math.floor(x).", ("x",))
+CEIL = Op("ceil", math.ceil, "Returns math.ceil(x).", ("x",))
+CLONE = Op("clone", copy.copy, "Returns a copy of x.", ("x",))
+IDENTITY = Op("identity", lambda x: x, "Returns x unchanged.", ("x",))
+COND = Op(
+    "cond",
+    lambda condition, x, y: x if condition else y,
+    "Returns x if condition is true, else y.",
+    ("condition", "x", "y"),
+)
 KEYS = Op("keys", lambda d: list(d), "Returns the keys of the dict x, in order.", ("x",))
+VALUES = Op("values", lambda d: list(d.values()), "Returns the values of the dict x.", ("x",))
+TO_LIST_FROM = Op("to_list", list, "Returns list(x).", ("x",))
+LIST_EXTEND = Op(
+    "list_extend", lambda x, y: [*x, *y], "Returns a new list: x followed by y.", ("x", "y")
+)
+DICT_UPDATE = Op(
+    "dict_update", lambda x, y: {**x, **y}, "Returns a new dict: x updated with y.", ("x", "y")
+)
 LENGTH = Op("length", len, "Returns len(x).", ("x",))
 CONTAINS = Op(
     "contains", lambda x, item: item in x, "Returns True when item is in x.", ("x", "item")
@@ -99,14 +126,17 @@ def call_op(n_positional: int, keywords: Sequence[str]) -> Op:
     return Op("call", fn, "Returns fn(*args, **kwargs).", names)
 
 
-def eq(a: Any, b: Any) -> nodes.Node:
-    """Traced ``a == b`` (``==`` on nodes compares identity)."""
-    return nodes.apply(EQ, a, b)
+def eq(x: Any, y: Any) -> nodes.Node:
+    """Traced ``x == y`` (``==`` on a node gives a plain bool)."""
+    return nodes.apply(EQ, x, y)
 
 
-def ne(a: Any, b: Any) -> nodes.Node:
-    """Traced ``a != b``."""
-    return nodes.apply(NE, a, b)
+def ne(x: Any, y: Any) -> nodes.Node:
+    """Traced ``x != y``."""
+    return nodes.apply(NE, x, y)
+
+
+neq = ne
 
 
 def length(x: Any) -> nodes.Node:
@@ -128,3 +158,68 @@ def fmt(template: Any, **fields: Any) -> nodes.Node:
 
     op = Op("format", render, "Returns template.format(**fields).", ("template", *keys))
     return nodes.apply(op, template, *fields.values())
+
+
+def _traced(op: Op) -> Callable[..., nodes.Node]:
+    def run(*args: Any) -> nodes.Node:
+        return nodes.apply(op, *args)
+
+    run.__name__ = run.__qualname__ = op.name
+    run.__doc__ = f"Traced: {op.doc}"
+    return run
+
+
+# Trace's operator names, for code written against it; each returns a node.
+add = _traced(ADD)
+subtract = _traced(SUB)
+multiply = _traced(MUL)
+divide = _traced(TRUEDIV)
+floor_divide = _traced(FLOORDIV)
+mod = _traced(MOD)
+power = _traced(POW)
+lshift = _traced(LSHIFT)
+rshift = _traced(RSHIFT)
+and_ = _traced(AND)
+or_ = _traced(OR)
+xor = _traced(XOR)
+lt = _traced(LT)
+le = _traced(LE)
+gt = _traced(GT)
+ge = _traced(GE)
+neg = _traced(NEG)
+pos = _traced(POS)
+invert = _traced(INVERT)
+getitem = _traced(GETITEM)
+node_getattr = _traced(GETATTR)
+node_divmod = _traced(DIVMOD)
+floor = _traced(FLOOR)
+ceil = _traced(CEIL)
+trunc = _traced(TRUNC)
+identity = _traced(IDENTITY)
+clone = _traced(CLONE)
+cond = _traced(COND)
+keys = _traced(KEYS)
+values = _traced(VALUES)
+list_extend = _traced(LIST_EXTEND)
+dict_update = _traced(DICT_UPDATE)
+
+
+def call_llm(system_prompt: Any, *user_prompts: Any, llm: Any = None, **options: Any) -> nodes.Node:
+    """One traced LLM call: the reply text, computed from the prompts.
+
+    ``llm`` is anything :func:`trace_engine.llm.as_llm` accepts (``None``: the
+    configured default); ``options`` go to its ``complete``. The call goes through
+    :mod:`trace_engine.llm`, so it is metered and budgeted like every other.
+    """
+    from trace_engine.llm import as_llm
+
+    model = as_llm(llm)
+
+    def ask(system: Any, *users: Any) -> str:
+        messages = [{"role": "system", "content": str(system)}]
+        messages += [{"role": "user", "content": str(u)} for u in users]
+        return model.complete(messages, **options).text
+
+    names = ("system_prompt", *(f"user_prompt{i}" for i in range(len(user_prompts))))
+    op = Op("call_llm", ask, "Returns the LLM's reply to the system and user prompts.", names)
+    return nodes.apply(op, system_prompt, *user_prompts)

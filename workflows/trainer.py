@@ -23,6 +23,7 @@ from typing import Any
 
 from trace_engine.errors import ExecutionError, StateError
 from trace_engine.files import atomic_write_json, atomic_write_text
+from trace_engine.graph import unique_labels
 from trace_engine.llm.meter import Budget, BudgetExceeded, get_meter
 from trace_engine.modules import Module
 from trace_engine.nodes import Node, Parameter
@@ -90,7 +91,7 @@ def named_parameters(module_or_params: Module | Sequence[Parameter]) -> list[tup
                 raise TypeError(
                     f"Trainer needs a Module or a list of Parameters; got {type(p).__name__}: {p!r:.80}"
                 )
-        pairs = [(p.name, p) for p in params]
+        pairs = list(zip(unique_labels(params), params))
     if not pairs:
         raise ValueError("Trainer got no trainable parameters")
     names = [n for n, _ in pairs]
@@ -171,7 +172,6 @@ class Trainer:
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs a checkpoint_dir to resume from")
         self.params = named_parameters(module_or_params)
-        self._positional = not isinstance(module_or_params, Module)
         self.optimizer = optimizer
         self.train = list(train)
         self.val = list(val) if val else None
@@ -220,12 +220,10 @@ class Trainer:
     def load_parameter_values(self, values: dict[str, Any]) -> None:
         """Set every parameter from ``values``; all are validated before any is set.
 
-        Parameters given as a list are matched by position (their names carry
-        process-dependent suffixes); a module's parameters by their dotted names.
+        A module's parameters are matched by their dotted names, a list's by their
+        labels (numbered in order where two share one).
         """
         by_name = dict(self.params)
-        if self._positional and len(values) == len(self.params):
-            values = {name: value for (name, _), value in zip(self.params, values.values())}
         missing = sorted(set(by_name) - set(values))
         unexpected = sorted(set(values) - set(by_name))
         if missing or unexpected:

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from trace_engine import zero_feedback
-
 
 class Scripted:
     """A ``messages -> str`` callable answering from a list (the last reply repeats)."""
@@ -37,13 +35,6 @@ def failing(exc: Exception) -> Callable[[list], str]:
         raise exc
 
     return reply
-
-
-@pytest.fixture(autouse=True)
-def _clean_feedback():
-    zero_feedback()
-    yield
-    zero_feedback()
 
 
 @pytest.fixture

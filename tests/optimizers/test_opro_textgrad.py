@@ -72,12 +72,12 @@ def test_textgrad_walks_backward_asks_per_input_and_aggregates():
     opt.backward(y, "y should be 30")
     result = opt.step()
     assert x.data == 5 and result.applied == {"tg_x": 5}
-    assert prompts[0].startswith(f"Step: {y.name} = multiply(a={twice.name}")
+    assert prompts[0].startswith(f"Step: {y.name} = multiply(x={twice.name}")
     assert "Feedback on the result: y should be 30" in prompts[0]
-    assert prompts[1].startswith(f"Step: {twice.name} = add(a=tg_x, b=tg_x)")
-    assert "Give feedback for: a, b" in prompts[1]
-    assert result.details["gradients"]["tg_x"] == "1. critique of a\n2. critique of b"
-    assert prompts[2].startswith("Variable: tg_x (int)") and "1. critique of a" in prompts[2]
+    assert prompts[1].startswith(f"Step: {twice.name} = add(x=tg_x, y=tg_x)")
+    assert "Give feedback for: x, y" in prompts[1]
+    assert result.details["gradients"]["tg_x"] == "1. critique of x\n2. critique of y"
+    assert prompts[2].startswith("Variable: tg_x (int)") and "1. critique of x" in prompts[2]
     assert result.calls == 3
 
 

@@ -25,11 +25,11 @@ def test_rendered_problem_snapshot():
     problem = render_problem(feedback_graph([x]), instruction="Make z right.")
     assert problem.text == (
         "#Instruction\nMake z right.\n\n"
-        "#Code\nmultiply = multiply(a=snap_x, b=snap_c)\nadd = add(a=multiply, b=b)\n\n"
-        "#Documentation\n[multiply] Returns a * b.\n[add] Returns a + b.\n\n"
+        "#Code\nmultiply = multiply(x=snap_x, y=snap_c)\nadd = add(x=multiply, y=y)\n\n"
+        "#Documentation\n[multiply] Returns x * y.\n[add] Returns x + y.\n\n"
         "#Variables\n(int) snap_x=2  # the knob\n\n"
         "#Constraints\nsnap_x: keep it small\n\n"
-        "#Inputs\n(int) snap_c=3\n(int) b=1\n\n"
+        "#Inputs\n(int) snap_c=3\n(int) y=1\n\n"
         "#Others\n(int) multiply=6\n\n"
         "#Outputs\n(int) add=7\n\n"
         "#Feedback\nz should be 10"
@@ -94,7 +94,7 @@ def test_large_graph_folds_repeated_calls_and_fits_the_budget():
     assert "more call(s) of add folded" in problem.text
     assert "(int) fold_x=0" in problem.text
     assert problem.text.endswith("#Feedback\nshould be 7")
-    assert "add_3999 = add(a=add_3998, b=b_3999)" in problem.text
+    assert "add_3999 = add(x=add_3998, y=y_3999)" in problem.text
 
 
 def test_names_are_local_to_the_problem_not_to_the_process():
@@ -110,7 +110,7 @@ def test_names_are_local_to_the_problem_not_to_the_process():
     for i in range(50):
         _chain(node(i), 3)
     assert render() == first
-    assert "multiply = multiply(a=VARIABLE, b=b)\nadd = add(a=multiply, b=b_1)" in first
+    assert "multiply = multiply(x=VARIABLE, y=y)\nadd = add(x=multiply, y=y_1)" in first
 
 
 def test_local_names_never_take_a_variable_name():
@@ -120,7 +120,7 @@ def test_local_names_never_take_a_variable_name():
     out.backward("fb")
     problem = render_problem(feedback_graph([knob]))
     assert knob.name == "clash_knob"
-    assert problem.sections["code"] == "multiply = multiply(a=clash_knob, b=clash_knob_1)"
+    assert problem.sections["code"] == "multiply = multiply(x=clash_knob, y=clash_knob_1)"
     assert problem.sections["inputs"] == "(int) clash_knob_1=5"
 
 

@@ -215,7 +215,8 @@ def test_method_bundle_has_per_instance_code():
 
     a, b = Greeter(), Greeter()
     out = a.greet(node("bob"))
-    assert out.data == "hi bob" and list(out.inputs) == ["name", "__code"]
+    assert out.data == "hi bob" and list(out.inputs) == ["self", "name", "__code"]
+    assert out.inputs["self"].data is a and a.greet("x").inputs["self"] is out.inputs["self"]
     code_a = Greeter.greet.code_parameter(a)
     code_a.set('def greet(self, name):\n    return "yo " + name\n')
     assert a.greet("x").data == "yo x"

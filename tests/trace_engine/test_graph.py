@@ -40,7 +40,7 @@ def test_networkx_export_has_attributes_and_labelled_edges():
     assert g.nodes[out.name]["feedback"] == ["aim for 10"]
     param = [n for n, d in g.nodes(data=True) if d["kind"] == "parameter"]
     assert len(param) == 1 and g.nodes[param[0]]["value"] == 2
-    assert any(d["arg"] == "a" for _, _, d in g.edges(data=True))
+    assert any(d["arg"] == "x" for _, _, d in g.edges(data=True))
 
 
 def test_dot_marks_parameters_and_errors_distinctly():

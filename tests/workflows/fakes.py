@@ -46,7 +46,7 @@ class ScriptedOptimizer:
         self.outputs = []
 
     def zero_feedback(self) -> None:
-        zero_feedback()
+        zero_feedback(self.outputs)
         self.outputs = []
 
     def backward(self, output, feedback) -> None:
