@@ -1,21 +1,28 @@
-"""Graph-work benchmark: building, backward and per-parameter subgraph extraction.
+"""Graph-work benchmark: building, backward and per-parameter subgraph extraction,
+and the cost of a ``@bundle`` call beside trace-opt's.
 
 Shapes: a chain (one parameter, N ops), a wide fan-in (N/2 parameters, each
 scaled, all joined by one op) and a wide fan-out (one parameter, N outputs each
-with feedback). Prints microseconds per operation for each phase, memory per
-node, and the growth from 10k to 100k operations. Run: python benchmarks/bench_graph.py
+with feedback). Prints microseconds per operation for each phase (median and
+range over the repeats), memory per node, and the growth from 10k to 100k
+operations. The bundle section times the same bundled function in trace-engine
+and, when installed, in trace-opt (``pip install trace-opt``), interleaved in one
+run so both see the same machine load.
+Run: python benchmarks/bench_graph.py --seed 0 --repeats 3
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
+import random
 import statistics
 import subprocess
 import sys
 import time
 import tracemalloc
 
-from trace_engine import feedback_graph, node, zero_feedback
+from trace_engine import bundle, feedback_graph, node
 from trace_engine.nodes import apply
 from trace_engine.operators import TO_LIST
 
@@ -43,7 +50,6 @@ def fan_out(n: int):
 
 
 def measure(shape, n: int) -> dict[str, float]:
-    zero_feedback()
     gc.collect()
     tracemalloc.start()
     kept = shape(n)
@@ -57,7 +63,7 @@ def measure(shape, n: int) -> dict[str, float]:
     start = time.perf_counter()
     for out in outputs:
         out.backward("feedback")
-    graph = feedback_graph(params)
+    graph = feedback_graph(params, outputs)
     backward = time.perf_counter() - start
     start = time.perf_counter()
     extracted = sum(len(graph.subgraph(p)) for p in params)
@@ -73,7 +79,6 @@ def measure(shape, n: int) -> dict[str, float]:
         "extracted": extracted,
     }
     del params, outputs, graph
-    zero_feedback()
     return result
 
 
@@ -89,31 +94,100 @@ def import_time() -> float:
     return statistics.median(a for a, _ in runs), statistics.median(b for _, b in runs)
 
 
-REPEATS = 3
+def bundle_call_us(calls: int, values: list[int]) -> float:
+    """Microseconds per call of a bundled two-argument function in trace-engine."""
+
+    @bundle()
+    def add(x, y):
+        """Adds."""
+        return x + y
+
+    x, y = node(values[0]), node(values[1])
+    start = time.perf_counter()
+    for _ in range(calls):
+        add(x, y)
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def trace_opt_bundle_call_us(calls: int, values: list[int]) -> float | None:
+    """The same in trace-opt; ``None`` when trace-opt is not installed."""
+    try:
+        from opto.trace import GRAPH
+        from opto.trace import bundle as opto_bundle
+        from opto.trace import node as opto_node
+    except ImportError:
+        return None
+
+    def add(x, y):
+        """Adds."""
+        return x + y
+
+    add = opto_bundle()(add)
+    x, y = opto_node(values[0]), opto_node(values[1])
+    GRAPH.clear()
+    start = time.perf_counter()
+    for _ in range(calls):
+        add(x, y)
+    elapsed = time.perf_counter() - start
+    GRAPH.clear()
+    return elapsed / calls * 1e6
+
+
+def spread(values: list[float], fmt: str = ".2f") -> str:
+    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
+
+
+def bundle_section(repeats: int, rng: random.Random) -> None:
+    calls = 2000
+    ours, theirs = [], []
+    for _ in range(repeats):
+        values = [rng.randint(0, 100), rng.randint(0, 100)]
+        ours.append(bundle_call_us(calls, values))
+        other = trace_opt_bundle_call_us(calls, values)
+        if other is not None:
+            theirs.append(other)
+    print(f"@bundle call, {calls} calls x {repeats} repeats (median [min-max] us per call)")
+    print(f"  trace-engine {spread(ours)}")
+    if not theirs:
+        print("  trace-opt    not installed (pip install trace-opt) - comparison skipped")
+        return
+    ratios = [b / a for a, b in zip(ours, theirs)]
+    print(f"  trace-opt    {spread(theirs)}")
+    print(f"  trace-opt / trace-engine per repeat: {spread(ratios, '.1f')}x")
 
 
 def main() -> None:
-    print(f"best of {REPEATS} runs per size")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    print(f"seed {args.seed}; median [min-max] of {args.repeats} runs per size")
     sizes = [1_000, 10_000, 100_000]
     print(
-        f"{'shape':8} {'ops':>7} {'build us/op':>12} {'backward us/op':>15} "
-        f"{'extract us/op':>14} {'bwd+extract s':>14} {'bytes/node':>11}"
+        f"{'shape':8} {'ops':>7} {'build us/op':>20} {'backward us/op':>15} "
+        f"{'extract us/op':>14} {'bwd+extract s':>22} {'bytes/node':>11}"
     )
-    for shape in (chain, fan_in, fan_out):
+    shapes = [chain, fan_in, fan_out]
+    rng.shuffle(shapes)
+    for shape in shapes:
         results = {}
         for n in sizes:
-            runs = [measure(shape, n) for _ in range(REPEATS)]
-            r = {key: min(run[key] for run in runs) for key in runs[0]}
+            runs = [measure(shape, n) for _ in range(args.repeats)]
+            r = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
             results[n] = r
+            build = spread([run["build_us_per_op"] for run in runs])
+            total = spread([run["backward_plus_extract_s"] for run in runs], ".3f")
             print(
-                f"{shape.__name__:8} {n:>7} {r['build_us_per_op']:>12.2f} "
+                f"{shape.__name__:8} {n:>7} {build:>20} "
                 f"{r['backward_us_per_op']:>15.2f} {r['extract_us_per_op']:>14.2f} "
-                f"{r['backward_plus_extract_s']:>14.3f} {r['bytes_per_node']:>11.0f}"
+                f"{total:>22} {r['bytes_per_node']:>11.0f}"
             )
         growth = (
             results[100_000]["backward_plus_extract_s"] / results[10_000]["backward_plus_extract_s"]
         )
         print(f"{shape.__name__:8} growth of backward+extract from 10k to 100k ops: {growth:.1f}x")
+    bundle_section(args.repeats, rng)
     with_import, bare = import_time()
     print(
         f"python -c 'import trace_engine': {with_import:.3f} s (bare interpreter {bare:.3f} s, "

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 from trace_engine.code import CodeParameter
-from trace_engine.context import Mode, _enter, current_mode
+from trace_engine.context import Mode, _mode
 from trace_engine.errors import ExecutionError, ExternalDependencyError, StateError
 from trace_engine.files import atomic_write_json
-from trace_engine.nodes import ExceptionNode, Node, to_node, unwrap
+from trace_engine.nodes import _CONTAINERS, ExceptionNode, Node, to_node, unwrap
 from trace_engine.operators import Op
 
 _INSTANCE_CODE = "_trace_engine_code"
@@ -220,22 +220,32 @@ class Bundle:
         call = self._prepare(instance, args, kwargs)
         if call.nested:
             return call.run()
-        with _enter(call.mode):
-            try:
-                result = call.run()
-            except Exception as exc:
-                return self._failed(call, exc)
+        error = None
+        token = _mode.set(call.mode)
+        try:
+            result = call.run()
+        except Exception as exc:
+            error = exc
+        finally:
+            _mode.reset(token)
+        if error is not None:
+            return self._failed(call, error)
         return self._succeeded(call, result)
 
     async def _acall(self, instance: Any, args: tuple, kwargs: dict) -> Any:
         call = self._prepare(instance, args, kwargs)
         if call.nested:
             return await call.run()
-        with _enter(call.mode):
-            try:
-                result = await call.run()
-            except Exception as exc:
-                return self._failed(call, exc)
+        error = None
+        token = _mode.set(call.mode)
+        try:
+            result = await call.run()
+        except Exception as exc:
+            error = exc
+        finally:
+            _mode.reset(token)
+        if error is not None:
+            return self._failed(call, error)
         return self._succeeded(call, result)
 
     def _bind(self, args: tuple, kwargs: dict) -> tuple[tuple[str, ...], list[Any], Any]:
@@ -260,7 +270,7 @@ class Bundle:
         return tuple(bound.arguments), list(bound.arguments.values()), bound
 
     def _prepare(self, instance: Any, args: tuple, kwargs: dict) -> _Call:
-        outer = current_mode()
+        outer = _mode.get()
         full_args = (instance, *args) if instance is not None else args
         names, values, bound = self._bind(full_args, kwargs)
         nested = outer.scope is not None
@@ -268,12 +278,16 @@ class Bundle:
         inputs: list[Node] = []
         if traced:
             for i, (name, value) in enumerate(zip(names, values)):
-                if i == 0 and instance is not None:
+                if isinstance(value, Node):
+                    inputs.append(value)
+                elif i == 0 and instance is not None:
                     inputs.append(_self_node(instance))
                 else:
                     inputs.append(to_node(value, name))
-        if not self.traceable_code:
-            values = [unwrap(v) for v in values]
+        if nested:
+            values = [unwrap(v) for v in values]  # reads are checked by the outer bundle
+        elif not self.traceable_code:
+            values = [_plain(v) for v in values]
         code = self.code_parameter(instance)
         if code is not None and traced:
             inputs.append(code)
@@ -351,6 +365,14 @@ class BoundBundle:
 
     def __repr__(self) -> str:
         return f"<bundled method {self.bundle.op.name} of {self.instance!r:.60}>"
+
+
+def _plain(value: Any) -> Any:
+    """The value a bundle body receives for an argument (outside any bundle)."""
+    if isinstance(value, Node):
+        data = value._data
+        return unwrap(data) if isinstance(data, _CONTAINERS) else data
+    return unwrap(value) if isinstance(value, _CONTAINERS) else value
 
 
 def _self_node(instance: Any) -> Node:

@@ -9,23 +9,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from trace_engine.bundle import BundleScope
 
 
-@dataclass(frozen=True)
 class Mode:
-    """What operations on nodes do right now.
+    """What operations on nodes do right now (never changed once made).
 
     ``tracing``: record edges. ``scope``: the bundle whose body is running, if any
     (inside a bundle nothing is traced and reads of outside nodes are checked).
+    A plain slotted class: one is made per bundled call.
     """
 
-    tracing: bool = True
-    scope: BundleScope | None = None
+    __slots__ = ("tracing", "scope")
+
+    def __init__(self, tracing: bool = True, scope: BundleScope | None = None):
+        self.tracing = tracing
+        self.scope = scope
 
 
 TRACING = Mode()
@@ -48,14 +50,5 @@ def no_trace() -> Iterator[None]:
     token = _mode.set(Mode(tracing=False, scope=_mode.get().scope))
     try:
         yield
-    finally:
-        _mode.reset(token)
-
-
-@contextmanager
-def _enter(mode: Mode) -> Iterator[Any]:
-    token = _mode.set(mode)
-    try:
-        yield mode
     finally:
         _mode.reset(token)

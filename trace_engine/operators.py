@@ -161,7 +161,15 @@ def fmt(template: Any, **fields: Any) -> nodes.Node:
 
 
 def _traced(op: Op) -> Callable[..., nodes.Node]:
-    def run(*args: Any) -> nodes.Node:
+    def run(*args: Any, **kwargs: Any) -> nodes.Node:
+        if kwargs:
+            rest = op.arg_names[len(args) :]
+            if set(kwargs) != set(rest):
+                raise TypeError(
+                    f"{op.name}() takes {', '.join(op.arg_names)}; got {len(args)} positional "
+                    f"and {', '.join(kwargs)} by keyword"
+                )
+            args = (*args, *(kwargs[name] for name in rest))
         return nodes.apply(op, *args)
 
     run.__name__ = run.__qualname__ = op.name
