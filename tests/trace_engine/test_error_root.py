@@ -10,6 +10,9 @@ import pytest
 from trace_engine.errors import TraceEngineError
 
 PACKAGES = ("trace_engine", "optimizers", "agents", "workflows")
+# The sandbox supervisor runs alone in a bare interpreter (python -I) before the
+# project is importable; its Stop only unwinds its own loop and never leaves it.
+INTERNAL = {"workflows.isolation.supervisor.Stop"}
 
 
 def _library_exceptions() -> list[type]:
@@ -26,6 +29,7 @@ def _library_exceptions() -> list[type]:
                     isinstance(value, type)
                     and issubclass(value, BaseException)
                     and value.__module__ == module.__name__
+                    and f"{value.__module__}.{value.__qualname__}" not in INTERNAL
                 ):
                     found.append(value)
     return found

@@ -333,10 +333,6 @@ def test_errors_in_trainable_code_reach_its_parameter(body):
     assert _has(info.value.exception_node.parents, bug.parameter)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs code compiled lazily from the current source (trace_engine/code.py, issue 13a)",
-)
 def test_code_edited_through_data_runs_and_its_errors_are_catchable():
     @bundle(trainable=True)
     def bug(x):

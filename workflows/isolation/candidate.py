@@ -21,13 +21,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from trace_engine.errors import TraceEngineError
 from workflows.isolation import plain
 
 MAX_MESSAGE = 64 * 1024 * 1024
 _LENGTH = struct.Struct("!Q")
 
 
-class CandidateError(RuntimeError):
+class CandidateError(TraceEngineError, RuntimeError):
     """A call could not be answered: the child died, or returned something not plain."""
 
 

@@ -18,6 +18,8 @@ import os
 import shutil
 import subprocess
 
+from trace_engine.errors import TraceEngineError
+
 BUBBLEWRAP = "bubblewrap"
 RLIMIT = "rlimit"
 ENV_VAR = "TRACE_ENGINE_ISOLATION"
@@ -30,7 +32,7 @@ DESCRIPTIONS = {
 }
 
 
-class IsolationError(RuntimeError):
+class IsolationError(TraceEngineError, RuntimeError):
     """The requested isolation level cannot be provided here."""
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from trace_engine.errors import TraceEngineError
+
 MAX_DEPTH = 200
 
 
-class NotPlainData(TypeError):
+class NotPlainData(TraceEngineError, TypeError):
     """A value that is not made only of builtin data types."""
 
 
