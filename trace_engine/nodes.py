@@ -428,6 +428,10 @@ class Node:
             return self.__getattr__("items")()
         return [(k, apply(ops.GETITEM, self, k)) for k in self.keys()]
 
+    def len(self) -> Node:
+        """Traced ``len(data)`` (``len(node)`` itself must return a plain int)."""
+        return apply(ops.LENGTH, self)
+
     def getattr(self, name: Any) -> Node:
         """Traced ``getattr(data, name)`` (the same as ``node.name`` for public names)."""
         return apply(ops.GETATTR, self, name)
@@ -528,6 +532,10 @@ class ExceptionNode(Node):
         self.exception = exception
         self.traceback = traceback
         self.failed_line = failed_line
+
+    def create_feedback(self) -> str:
+        """Feedback for the optimizer about this error: the error as text."""
+        return self._data
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
