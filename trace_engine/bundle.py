@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import os
 import re
 import traceback
@@ -19,7 +18,7 @@ from typing import Any
 from trace_engine.code import CodeParameter
 from trace_engine.context import Mode, _mode
 from trace_engine.errors import ExecutionError, ExternalDependencyError, StateError
-from trace_engine.files import atomic_write_json
+from trace_engine.files import atomic_write_json, read_state_json
 from trace_engine.nodes import _CONTAINERS, ExceptionNode, Node, to_node, unwrap
 from trace_engine.operators import Op
 
@@ -194,13 +193,7 @@ class Bundle:
         """Set the code saved by :meth:`save`; it is validated like any update."""
         if self.parameter is None:
             raise TypeError(f"{self.op.name!r} is not trainable: it has no code to load")
-        try:
-            with open(path, encoding="utf-8") as f:
-                saved = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise StateError(f"{path} is not valid JSON: {exc}") from None
-        if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-            raise StateError(f"{path} is not a trace-engine bundle code file")
+        saved = read_state_json(path, FORMAT, "a trace-engine bundle code file")
         if saved.get("function") != self._code_key:
             raise StateError(
                 f"{path} holds the code of {saved.get('function')}, not of {self._code_key}"

@@ -54,3 +54,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, value: Any) -> Path:
     return atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_state_json(path: str | os.PathLike, fmt: str, what: str) -> dict[str, Any]:
+    """The JSON object in ``path`` written with ``{"format": fmt, ...}``; anything else
+    raises :class:`~trace_engine.errors.StateError` naming the file and ``what`` it
+    should have been."""
+    from trace_engine.errors import StateError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise StateError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(saved, dict) or saved.get("format") != fmt:
+        raise StateError(f"{path} is not {what}")
+    return saved

@@ -18,7 +18,7 @@ from typing import Any
 from trace_engine.bundle import Bundle
 from trace_engine.code import CodeParameter
 from trace_engine.errors import InvalidUpdate, StateError
-from trace_engine.files import atomic_write_json
+from trace_engine.files import atomic_write_json, read_state_json
 from trace_engine.nodes import Parameter
 
 FORMAT = "trace-engine/module-state"
@@ -95,13 +95,7 @@ class Module:
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore parameters saved by :meth:`save` from the same kind of module."""
-        try:
-            with open(path, encoding="utf-8") as f:
-                saved = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise StateError(f"{path} is not valid JSON: {exc}") from None
-        if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-            raise StateError(f"{path} is not a trace-engine module state file")
+        saved = read_state_json(path, FORMAT, "a trace-engine module state file")
         if saved.get("module") != _class_path(type(self)):
             raise StateError(
                 f"{path} holds the state of {saved.get('module')}, not of {_class_path(type(self))}"
