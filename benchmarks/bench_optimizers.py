@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from optimizers import OPRO, OptoPrime, OptoPrimeMulti, TextGrad
 from optimizers.values import format_code
-from trace_engine import ExecutionError, bundle, feedback_graph, node, zero_feedback
+from trace_engine import ExecutionError, bundle, feedback_graph, node
 from trace_engine.llm import get_llm
 
 SIZES = (100, 1000, 4000, 10_000)
@@ -39,7 +39,6 @@ def bench_rendering() -> None:
     print("## rendering (default budget 6000 tokens, estimated)")
     print(f"{'ops':>6} {'graph s':>8} {'render s':>9} {'tokens':>7} {'chars':>7} {'folded':>7}")
     for size in SIZES:
-        zero_feedback()
         x = node(1.5, trainable=True, name="bench_x", description="the value to tune")
         y = x
         for i in range(size):
@@ -54,7 +53,6 @@ def bench_rendering() -> None:
             f"{size:>6} {built - start:>8.3f} {done - built:>9.3f} {problem.tokens:>7} "
             f"{len(problem.text):>7} {problem.folded:>7}"
         )
-    zero_feedback()
 
 
 @dataclass
@@ -214,7 +212,6 @@ class Outcome:
 
 
 def solve_numeric(method: str, task: Numeric, llm, steps: int) -> Outcome:
-    zero_feedback()
     x = node(task.start, trainable=True, name="x")
 
     def score(values: dict) -> float:
@@ -234,7 +231,6 @@ def solve_numeric(method: str, task: Numeric, llm, steps: int) -> Outcome:
 
 
 def solve_code(method: str, task: CodeTask, llm, steps: int) -> Outcome:
-    zero_feedback()
     fn = make_function(task)
     param = fn.parameters()[0]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostile import OPTIMIZERS, replying_with
-from trace_engine import bundle, zero_feedback
+from trace_engine import bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,6 @@ def canary(tmp_path) -> Path:
 
 def _step(optimizer: str, code: str):
     """One step of ``optimizer`` on a fresh trainable ``add_one`` whose LLM replies ``code``."""
-    zero_feedback()
     fn = _trainable()
     param = fn.parameters()[0]
     opt = OPTIMIZERS[optimizer]([param], replying_with(code))
