@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,8 +81,15 @@ def elide(text: str, limit: int) -> str:
     return f"{text[:head]} ...[{len(text) - head - tail} chars elided]... {text[-tail:]}"
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+
 def show_value(value: Any) -> str:
-    """A value as the optimizer sees it (``repr``, long strings cut before ``repr``)."""
+    """A value as the optimizer sees it (``repr``, long strings cut before ``repr``).
+
+    Memory addresses in default reprs (``<Agent object at 0x...>``, the ``self`` input
+    of a bundled method) are dropped: they say nothing to the optimizer and would
+    make the same problem read differently in every process."""
     if isinstance(value, str) and len(value) > _VALUE_CAP:
         cut = len(value) - _VALUE_CAP
         value = f"{value[: _VALUE_CAP // 2]} ...[{cut} chars elided]... {value[-_VALUE_CAP // 2 :]}"
@@ -89,7 +97,7 @@ def show_value(value: Any) -> str:
         text = repr(value)
     except Exception as exc:
         text = f"<{type(value).__name__} whose repr raised {type(exc).__name__}>"
-    return elide(text, _VALUE_CAP)
+    return elide(_ADDRESS.sub(">", text), _VALUE_CAP)
 
 
 def show_feedback(feedback: Any) -> str:

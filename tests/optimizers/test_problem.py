@@ -181,3 +181,18 @@ def test_elide_keeps_both_ends():
     assert short.startswith("a" * 10) and short.endswith("b" * 10) and "80 chars elided" in short
     assert elide("short", 20) == "short"
     assert set(DEFAULT_TITLES) >= {"code", "variables", "feedback"}
+
+
+def test_a_bundled_methods_self_input_renders_without_a_memory_address():
+    class Agent:
+        @bundle()
+        def act(self, q):
+            """Answer."""
+            return q + "!"
+
+    prompt = node("hi", trainable=True, name="addr_prompt")
+    out = Agent().act(prompt)
+    out.backward("fb")
+    text = render_problem(feedback_graph([prompt])).text
+    assert "act = act(self=self, q=addr_prompt)" in text
+    assert "self=<" in text and " at 0x" not in text
