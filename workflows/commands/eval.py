@@ -51,7 +51,7 @@ def _saved_parameters(directory: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trace_engine.errors import StateError
+    from trace_engine.errors import InvalidUpdate, StateError
     from workflows.trainer import Trainer
 
     saved = load_settings(args.run) if args.run else None
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.run:
         try:
             trainer.load_parameter_values(_saved_parameters(args.run))
-        except StateError as exc:
+        except (StateError, InvalidUpdate) as exc:
             raise UsageError(
                 f"the parameters in {args.run} do not fit {job.workflow}: {exc}"
             ) from None
