@@ -17,6 +17,7 @@ turned into a callable; annotations are kept as text, never evaluated.
 from __future__ import annotations
 
 import ast
+import functools
 import textwrap
 from collections.abc import Iterator
 
@@ -180,7 +181,7 @@ def definition_only(tree: ast.Module, name: str) -> ast.Module:
     for arg in [*a.posonlyargs, *a.args, a.vararg, *a.kwonlyargs, a.kwarg]:
         if arg is not None:
             arg.annotation = _as_text(arg.annotation)
-    return ast.fix_missing_locations(ast.Module(body=[definition], type_ignores=[]))
+    return ast.Module(body=[definition], type_ignores=[])
 
 
 def imports_only(tree: ast.Module) -> ast.Module:
@@ -311,20 +312,21 @@ def added_forbidden_uses(source: str | ast.AST, original: str | ast.AST) -> list
     return [text for key, text in _found(source) if key not in allowed]
 
 
-def _found(source: str | ast.AST) -> list[tuple[str, str]]:
+def _found(source: str | ast.AST) -> tuple[tuple[str, str], ...]:
     """``(kind, "name: why")`` of each forbidden use, without repeats."""
     if isinstance(source, str):
-        try:
-            tree: ast.AST = ast.parse(source)
-        except (SyntaxError, ValueError):
-            return []
-    else:
-        tree = source
-    found: list[tuple[str, str]] = []
-    for use in _uses(tree, _module_aliases(tree)):
-        if use not in found:
-            found.append(use)
-    return found
+        return _found_in_text(source)
+    nodes = list(ast.walk(source))
+    return tuple(dict.fromkeys(_uses(nodes, _module_aliases(nodes))))
+
+
+@functools.lru_cache(maxsize=64)
+def _found_in_text(source: str) -> tuple[tuple[str, str], ...]:
+    """:func:`_found` of source text (an original is asked about at every proposal)."""
+    try:
+        return _found(ast.parse(source))
+    except (SyntaxError, ValueError):
+        return ()
 
 
 def refusal(uses: list[str], what: str = "the new code") -> str:
@@ -335,10 +337,10 @@ def refusal(uses: list[str], what: str = "the new code") -> str:
     )
 
 
-def _module_aliases(tree: ast.AST) -> dict[str, str]:
-    """Local name -> dotted name it stands for, from every import in ``tree``."""
+def _module_aliases(nodes: list[ast.AST]) -> dict[str, str]:
+    """Local name -> dotted name it stands for, from every import among ``nodes``."""
     aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:
@@ -374,8 +376,8 @@ def _module_rule(dotted: str) -> tuple[str, str] | None:
     return None
 
 
-def _uses(tree: ast.AST, aliases: dict[str, str]) -> Iterator[tuple[str, str]]:
-    for node in ast.walk(tree):
+def _uses(nodes: list[ast.AST], aliases: dict[str, str]) -> Iterator[tuple[str, str]]:
+    for node in nodes:
         if isinstance(node, ast.Import):
             for a in node.names:
                 rule = _module_rule(a.name)
