@@ -27,8 +27,7 @@ from trace_engine.nodes import Parameter
 from trace_engine.source import (
     added_forbidden_uses,
     check_proposal,
-    definition_only,
-    imports_only,
+    compile_checked,
     normalize,
     parse,
     refusal,
@@ -142,17 +141,13 @@ class CodeParameter(Parameter):
             raise InvalidCodeError(
                 f"{self.name}: the code must be a str of Python source, got {type(source).__name__}"
             )
-        tree = check_proposal(source, self.fn_name, self.signature, f"{self.name}: the code")
+        check_proposal(source, self.fn_name, self.signature, f"{self.name}: the code")
         filename = f"<trace_engine code {self.name} #{next(_compile_ids)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         module = sys.modules.get(self.module)
         namespace = dict(vars(module)) if module else {"__name__": self.module}
         namespace.update(self._closure)
-        exec(compile(imports_only(tree), filename, "exec", dont_inherit=True), namespace)
-        exec(
-            compile(definition_only(tree, self.fn_name), filename, "exec", dont_inherit=True),
-            namespace,
-        )
+        exec(compile_checked(source, filename), namespace)
         return namespace[self.fn_name]
 
     def validate(self, value: Any) -> Any:

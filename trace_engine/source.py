@@ -11,14 +11,17 @@ Why a proposal may hold only imports and the one function: executing a ``def``
 also evaluates its decorators, default values and annotations, and executing a
 module runs every top-level statement. A proposal limited to imports plus one
 undecorated function with literal defaults runs nothing of its own when it is
-turned into a callable; annotations are kept as text, never evaluated.
+turned into a callable (:func:`compile_checked`); annotations are kept as text,
+never evaluated.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import functools
 import textwrap
+import types
 from collections.abc import Iterator
 
 from trace_engine.errors import InvalidCodeError
@@ -122,42 +125,20 @@ def check_proposal(
     calling convention ``signature`` (as :func:`signature_of` writes it), no
     decorators, and literal default values. Anything else at top level would run
     when the module is executed, so it is refused with the reason. Returns the
-    parsed module, whose annotations are still unevaluated expressions (see
-    :func:`definition_only`).
+    parsed module; :func:`compile_checked` turns the source into code that runs
+    nothing else.
     """
     tree = parse(source, what)
     definition = require_function(tree, name, what)
     for statement in tree.body:
-        if statement is definition:
-            continue
-        if isinstance(statement, ast.ImportFrom) and any(a.name == "*" for a in statement.names):
-            raise InvalidCodeError(
-                f"{what} has `from {statement.module} import *` (line {statement.lineno}); "
-                "import the names it uses"
-            )
-        if not isinstance(statement, (ast.Import, ast.ImportFrom)):
-            raise InvalidCodeError(
-                f"{what} has a top-level {_statement_kind(statement)} (line {statement.lineno}); "
+        if statement is not definition:
+            _require_import(
+                statement,
+                what,
                 f"it may hold only imports and the function {name}: move helpers and "
-                "constants inside the function"
+                "constants inside the function",
             )
-    if definition.decorator_list:
-        raise InvalidCodeError(
-            f"{what} decorates {name} (line {definition.decorator_list[0].lineno}); "
-            "decorators run when the function is defined: remove them"
-        )
-    if getattr(definition, "type_params", None):
-        raise InvalidCodeError(f"{what} gives {name} type parameters; remove them")
-    args = definition.args
-    for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
-        try:
-            ast.literal_eval(default)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            raise InvalidCodeError(
-                f"{what} has the default value `{_clip(ast.unparse(default))}` (line "
-                f"{default.lineno}); defaults are evaluated when the function is defined, so "
-                "only literals (numbers, strings, None, tuples, ...) are accepted"
-            ) from None
+    _check_function(definition, what)
     found = signature_of(definition)
     if found != signature:
         raise InvalidCodeError(
@@ -167,35 +148,80 @@ def check_proposal(
     return tree
 
 
-def definition_only(tree: ast.Module, name: str) -> ast.Module:
-    """A module of just the definition of ``name``, its annotations turned into strings.
+def check_definitions(source: str, what: str = "the code") -> ast.Module:
+    """Accept a module that only defines things, or raise :class:`InvalidCodeError`.
 
-    Executing it binds the function and evaluates nothing else: the imports, any
-    decorators and the annotations of the proposal do not run (the annotations
-    stay readable as text in ``__annotations__``).
+    Accepted at top level: imports, functions as :func:`check_proposal` accepts
+    them (no decorators, literal defaults), and names bound to literals
+    (``LIMIT = 3``). Such a module runs no code of its own when executed with
+    :func:`compile_checked` beyond its imports.
     """
-    definition = require_function(tree, name)
-    definition.decorator_list = []
-    definition.returns = _as_text(definition.returns)
-    a = definition.args
-    for arg in [*a.posonlyargs, *a.args, a.vararg, *a.kwonlyargs, a.kwarg]:
-        if arg is not None:
-            arg.annotation = _as_text(arg.annotation)
-    return ast.Module(body=[definition], type_ignores=[])
+    tree = parse(source, what)
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            _check_function(statement, what)
+        elif not _is_constant(statement):
+            _require_import(statement, what, "it may hold only imports, functions and constants")
+    return tree
 
 
-def imports_only(tree: ast.Module) -> ast.Module:
-    """A module of the top-level import statements of ``tree``."""
-    body = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    return ast.Module(body=body, type_ignores=[])
+def compile_checked(source: str, filename: str) -> types.CodeType:
+    """Code of ``source`` (accepted by :func:`check_proposal` or :func:`check_definitions`)
+    whose annotations stay text (``from __future__ import annotations``), so executing
+    it evaluates nothing but its imports and literals."""
+    flags = __future__.annotations.compiler_flag
+    return compile(source, filename, "exec", flags=flags, dont_inherit=True)
 
 
-def _as_text(annotation: ast.expr | None) -> ast.expr | None:
-    if annotation is None or (
-        isinstance(annotation, ast.Constant) and isinstance(annotation.value, str)
-    ):
-        return annotation
-    return ast.copy_location(ast.Constant(ast.unparse(annotation)), annotation)
+def _require_import(statement: ast.stmt, what: str, rule: str) -> None:
+    if isinstance(statement, ast.ImportFrom) and any(a.name == "*" for a in statement.names):
+        raise InvalidCodeError(
+            f"{what} has `from {statement.module} import *` (line {statement.lineno}); "
+            "import the names it uses"
+        )
+    if not isinstance(statement, (ast.Import, ast.ImportFrom)):
+        raise InvalidCodeError(
+            f"{what} has a top-level {_statement_kind(statement)} (line {statement.lineno}); "
+            + rule
+        )
+
+
+def _check_function(definition: FunctionDefinition, what: str) -> None:
+    """Refuse what a ``def`` evaluates when it runs: decorators, type parameters, defaults
+    that are not literals."""
+    name = definition.name
+    if definition.decorator_list:
+        raise InvalidCodeError(
+            f"{what} decorates {name} (line {definition.decorator_list[0].lineno}); "
+            "decorators run when the function is defined: remove them"
+        )
+    if getattr(definition, "type_params", None):
+        raise InvalidCodeError(f"{what} gives {name} type parameters; remove them")
+    args = definition.args
+    for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
+        if not _is_literal(default):
+            raise InvalidCodeError(
+                f"{what} has the default value `{_clip(ast.unparse(default))}` (line "
+                f"{default.lineno}); defaults are evaluated when the function is defined, so "
+                "only literals (numbers, strings, None, tuples, ...) are accepted"
+            )
+
+
+def _is_constant(statement: ast.stmt) -> bool:
+    """``NAME = literal`` (one or more plain names)."""
+    return (
+        isinstance(statement, ast.Assign)
+        and all(isinstance(t, ast.Name) for t in statement.targets)
+        and _is_literal(statement.value)
+    )
+
+
+def _is_literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def _statement_kind(statement: ast.stmt) -> str:

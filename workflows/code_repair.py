@@ -31,8 +31,16 @@ from typing import Any
 from optimizers.drafts import is_stub
 from trace_engine.bundle import Bundle, bundle
 from trace_engine.code import CodeParameter
+from trace_engine.errors import InvalidCodeError
 from trace_engine.modules import Module
-from trace_engine.source import find_function, first_line
+from trace_engine.source import (
+    check_definitions,
+    check_proposal,
+    compile_checked,
+    find_function,
+    first_line,
+    signature_of,
+)
 from workflows.datasets import DatasetError, HumanEvalProblem, load_humaneval, load_jsonl
 from workflows.trainer import Evaluation
 from workflows.unit_checks import TestReport, run_tests
@@ -118,25 +126,34 @@ def load_repair_tasks(path: str | Path) -> list[RepairTask]:
 
 
 def trainable_function(task: RepairTask) -> Bundle:
-    """Define ``task.code`` in a module of its own (holding ``task.setup``) and bundle it trainable."""
+    """Define ``task.code`` in a module of its own (holding ``task.setup``) and bundle it trainable.
+
+    Task files are data: the setup may hold only imports, functions and constants,
+    the code only imports and the function (see :mod:`trace_engine.source`), so
+    defining them runs nothing but imports.
+    """
     slug = re.sub(r"\W+", "_", task.name).strip("_") or "task"
     module_name = f"trace_engine_candidates.{slug}_{next(_module_ids)}"
+    definition = find_function(task.code, task.entry_point)
+    try:
+        check_definitions(task.setup, f"{task.name}: the setup")
+        if definition is None:
+            raise InvalidCodeError(
+                f"{task.name}: the starting code defines no function {task.entry_point!r}"
+            )
+        check_proposal(
+            task.code, task.entry_point, signature_of(definition), f"{task.name}: the starting code"
+        )
+    except InvalidCodeError as exc:
+        raise DatasetError(str(exc)) from None
     module = types.ModuleType(module_name)
     sys.modules[module_name] = module
-    exec(compile(task.setup, f"<setup {task.name}>", "exec"), module.__dict__)
+    exec(compile_checked(task.setup, f"<setup {task.name}>"), module.__dict__)
     filename = f"<{module_name}>"
     linecache.cache[filename] = (len(task.code), None, task.code.splitlines(True), filename)
     namespace = dict(module.__dict__)
-    try:
-        exec(compile(task.code, filename, "exec"), namespace)
-    except SyntaxError as exc:
-        raise DatasetError(f"{task.name}: the starting code does not parse: {exc.msg}") from None
-    fn = namespace.get(task.entry_point)
-    if not callable(fn):
-        raise DatasetError(
-            f"{task.name}: the starting code defines no function {task.entry_point!r}"
-        )
-    return bundle(trainable=True)(fn)
+    exec(compile_checked(task.code, filename), namespace)
+    return bundle(trainable=True)(namespace[task.entry_point])
 
 
 def _test_operation(task: RepairTask, timeout: float) -> Bundle:

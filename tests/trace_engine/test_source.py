@@ -6,6 +6,7 @@ import pytest
 
 from trace_engine import InvalidCodeError
 from trace_engine.source import (
+    check_definitions,
     check_proposal,
     find_function,
     first_line,
@@ -127,3 +128,25 @@ def test_ordinary_code_has_no_forbidden_uses():
 def test_each_forbidden_use_says_why_once():
     uses = forbidden_uses("import os\ndef f():\n    os._exit(0)\n    os._exit(1)\n")
     assert uses == ["os._exit: ends the process"]
+
+
+def test_a_module_of_imports_functions_and_constants_is_accepted_as_definitions():
+    source = "import math\nLIMIT = (1, 'a')\nA = B = None\n\ndef f(x=1):\n    return x\n\ndef g():\n    pass\n"
+    assert len(check_definitions(source).body) == 5
+
+
+@pytest.mark.parametrize(
+    "source, reason",
+    [
+        ("LIMIT = compute()", "top-level statement `LIMIT = compute()`"),
+        ("x.y = 1", "top-level statement `x.y = 1`"),
+        ("print('hi')", "top-level expression `print('hi')`"),
+        ("class C:\n    pass", "top-level class C"),
+        ("@d\ndef f(): pass", "decorates f"),
+        ("def f(x=g()): pass", "the default value `g()`"),
+    ],
+)
+def test_definitions_refuse_what_runs_when_the_module_is_executed(source, reason):
+    with pytest.raises(InvalidCodeError, match="^the code ") as refused:
+        check_definitions(source)
+    assert reason in str(refused.value)

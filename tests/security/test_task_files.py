@@ -1,0 +1,50 @@
+"""A code_repair task file someone sent you is data: defining its functions runs none of it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workflows.code_repair import CodeRepair, load_repair_tasks
+from workflows.datasets import DatasetError
+
+TESTS = "def check(candidate):\n    assert candidate(2, 3) == 5\n"
+
+
+@pytest.mark.parametrize(
+    "field, source, reason",
+    [
+        ("code", "import os\nos.remove({canary!r})\n\ndef add(a, b):\n    return a\n", "top-level"),
+        ("code", "def add(a, b=open({canary!r}, 'w')):\n    return a\n", "default value"),
+        ("code", "@print\ndef add(a, b):\n    return a\n", "decorates add"),
+        ("setup", "import os\nos.remove({canary!r})\n", "top-level expression"),
+        ("setup", "LIMIT = open({canary!r}, 'w')\n", "top-level statement `LIMIT = open"),
+        ("setup", "def helper(x=open({canary!r}, 'w')):\n    return x\n", "default value"),
+    ],
+    ids=["code-top-level", "code-default", "code-decorator", "setup-top-level",
+         "setup-assignment", "setup-default"],
+)  # fmt: skip
+def test_code_in_a_task_file_is_refused_before_anything_runs(tmp_path, field, source, reason):
+    canary = tmp_path / "canary.txt"
+    canary.write_text("still here")
+    task = {"entry_point": "add", "code": "def add(a, b):\n    return a - b\n", "tests": TESTS}
+    task[field] = source.format(canary=str(canary))
+    data = tmp_path / "tasks.jsonl"
+    data.write_text(json.dumps(task) + "\n")
+    with pytest.raises(DatasetError, match=reason):
+        CodeRepair(load_repair_tasks(data))
+    assert canary.read_text() == "still here"
+
+
+def test_a_task_file_of_imports_functions_and_constants_is_defined(tmp_path):
+    task = {
+        "entry_point": "add",
+        "setup": "import math\nOFFSET = 0\n\ndef helper(x: 'Weird[annotation]') -> int:\n    return x\n",
+        "code": "def add(a: int, b: int = 0) -> int:\n    return helper(a) + b + OFFSET\n",
+        "tests": TESTS,
+    }
+    data = tmp_path / "tasks.jsonl"
+    data.write_text(json.dumps(task) + "\n")
+    repair = CodeRepair(load_repair_tasks(data))
+    assert repair.function("add")(2, 3).data == 5
