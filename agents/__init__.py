@@ -4,7 +4,13 @@
 * :mod:`agents.router`: cost-of-pass routing between backends (``RoutedLLM``).
 * :mod:`agents.agent`: a tool-using agent with a trainable prompt, tool descriptions
   and answer extraction.
+
+The marker below tells trace-engine's start-up check that this ``agents`` is its
+own, not another distribution's package of the same name (see
+:mod:`trace_engine.collisions`).
 """
+
+__trace_engine_package__ = True
 
 from agents.agent import Agent, AgentResult, Step
 from agents.dynaicl import (

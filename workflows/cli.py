@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from trace_engine.collisions import PackageCollision, check_packages
+
+    try:
+        check_packages()  # another distribution's workflows/__init__.py may have let us get here
+    except PackageCollision as exc:
+        print(f"trace-engine: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
