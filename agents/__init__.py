@@ -10,7 +10,12 @@ own, not another distribution's package of the same name (see
 :mod:`trace_engine.collisions`).
 """
 
+# ruff: noqa: E402  (the extra is checked before the submodules that need it are imported)
 __trace_engine_package__ = True
+
+from trace_engine.extras import check_extra
+
+check_extra("numpy", "sklearn", extra="agents", purpose="trace-engine's agents package")
 
 from agents.agent import Agent, AgentResult, Step
 from agents.dynaicl import (

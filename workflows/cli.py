@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from trace_engine.collisions import PackageCollision, check_packages
+    from trace_engine.extras import MissingExtra
 
     try:
         check_packages()  # another distribution's workflows/__init__.py may have let us get here
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
-    except UsageError as exc:
+    except (UsageError, MissingExtra) as exc:
         print(f"trace-engine {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

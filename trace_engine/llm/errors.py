@@ -8,6 +8,7 @@ trying again can help and how long the server asked us to wait.
 from __future__ import annotations
 
 from trace_engine.errors import TraceEngineError
+from trace_engine.extras import MissingExtra
 
 
 class LLMError(TraceEngineError, RuntimeError):
@@ -51,7 +52,7 @@ class LLMUnavailable(LLMError):
     before any work starts; the message is one line with the fix."""
 
 
-class MissingDependency(LLMError, ImportError):
+class MissingDependency(LLMError, MissingExtra):
     """An optional library a backend needs is not installed."""
 
 
@@ -62,7 +63,7 @@ def require(module: str, *, package: str, extra: str | None = None, backend: str
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        hint = f"pip install 'trace-engine[{extra}]'" if extra else f"pip install {package}"
+        hint = f'pip install "trace-engine[{extra}]"' if extra else f"pip install {package}"
         raise MissingDependency(
             f"this backend needs the '{package}' package, which is not installed ({exc}); "
             f"install it with: {hint}",
