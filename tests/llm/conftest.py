@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from tests.llm.fake_server import FakeServer
 from trace_engine.llm import LLM, Completion, Meter, Usage, normalize_messages
 
 
@@ -61,3 +62,12 @@ def _isolated_dirs(tmp_path, monkeypatch):
     """Keep every test's completion cache out of the user's cache directory."""
     monkeypatch.setenv("TRACE_ENGINE_CACHE_DIR", str(tmp_path / "completions"))
     monkeypatch.delenv("TRACE_ENGINE_LLM", raising=False)
+
+
+@pytest.fixture
+def server():
+    """A loopback OpenAI-compatible server scripted by the test (see fake_server.py)."""
+    s = FakeServer()
+    yield s
+    s.httpd.shutdown()
+    s.httpd.server_close()

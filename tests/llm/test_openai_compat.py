@@ -5,20 +5,12 @@ import time
 
 import pytest
 
-from tests.llm.fake_server import FakeServer, error_body
+from tests.llm.fake_server import error_body
 from trace_engine.llm import LLMError, SpecError, get_llm, get_meter
 from trace_engine.llm.openai_compat import OpenAICompatible
 from trace_engine.llm.pricing import set_price
 
 pytest.importorskip("openai")
-
-
-@pytest.fixture
-def server():
-    s = FakeServer()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
 
 
 def fast(server, **kw):

@@ -5,19 +5,11 @@ import socket
 
 import pytest
 
-from tests.llm.fake_server import FakeServer, error_body
+from tests.llm.fake_server import error_body
 from trace_engine.llm import LLMError, LLMUnavailable, SpecError, check_llm, get_llm, weights
 from trace_engine.llm.local import EmbeddedLLM, LlamaCppLLM
 
 pytest.importorskip("openai")
-
-
-@pytest.fixture
-def server():
-    s = FakeServer()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
 
 
 def _one_line_error(excinfo) -> str:

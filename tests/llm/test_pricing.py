@@ -97,19 +97,12 @@ def test_token_budgets_and_priced_models_still_work():
     get_llm(spec, cache=False, budget=Budget(max_usd=1.0))
 
 
-def test_paid_model_without_price_warns_once(monkeypatch, caplog):
-    from tests.llm.fake_server import FakeServer
-
-    server = FakeServer()
-    try:
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
-        llm = get_llm("openai:gpt-9-experimental", cache=False)
-        with caplog.at_level(logging.WARNING, logger="trace_engine.llm.pricing"):
-            llm.complete("a")
-            llm.complete("b")
-        warnings = [r for r in caplog.records if "no price is known" in r.getMessage()]
-        assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
+def test_paid_model_without_price_warns_once(monkeypatch, caplog, server):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    llm = get_llm("openai:gpt-9-experimental", cache=False)
+    with caplog.at_level(logging.WARNING, logger="trace_engine.llm.pricing"):
+        llm.complete("a")
+        llm.complete("b")
+    warnings = [r for r in caplog.records if "no price is known" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING

@@ -5,7 +5,8 @@ provider's key from its usual environment variable (``ANTHROPIC_API_KEY``,
 ``GEMINI_API_KEY``, ...). This backend is wrapped like every other one by
 :func:`~trace_engine.llm.get_llm`, so the cache, retries, meter and budgets
 apply unchanged; LiteLLM's own retries are off so that
-:class:`~trace_engine.llm.retry.Retrying` alone decides. A ``json_schema`` is
+:class:`~trace_engine.llm.retry.Retrying` alone decides. Async calls run the
+sync call in a worker thread (the :class:`LLM` default). A ``json_schema`` is
 sent as a response format where LiteLLM says the model supports one, else as an
 instruction in the prompt (and so after a server refuses the format once).
 Prices come from LiteLLM's table (see :mod:`trace_engine.llm.pricing`).
@@ -21,7 +22,7 @@ from trace_engine.llm import pricing
 from trace_engine.llm.base import LLM, Completion, Message, Usage, normalize_messages
 from trace_engine.llm.errors import LLMError, LLMUnavailable, SpecError, http_error, require
 from trace_engine.llm.jsonparse import parse_samples, with_schema_instruction
-from trace_engine.llm.openai_compat import estimated_usage, refuses_format
+from trace_engine.llm.openai_compat import read_chat_response, refuses_format
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -76,21 +77,6 @@ class LiteLLM(LLM):
                 self._handle(exc, schema_format)
         return self._completion(resp, msgs, start, options)
 
-    async def acomplete(
-        self, messages: str | Sequence[Message], *, n: int = 1, **options: Any
-    ) -> Completion:
-        msgs = normalize_messages(messages)
-        litellm = self._litellm()
-        start = time.perf_counter()
-        while True:
-            schema_format = self._uses_schema_format(litellm, options)
-            try:
-                resp = await litellm.acompletion(**self._request(msgs, n, options, schema_format))
-                break
-            except Exception as exc:
-                self._handle(exc, schema_format)
-        return self._completion(resp, msgs, start, options)
-
     def _uses_schema_format(self, litellm: Any, options: dict) -> bool:
         if options.get("json_schema") is None or self._schema_refused:
             return False
@@ -133,21 +119,7 @@ class LiteLLM(LLM):
         return req
 
     def _completion(self, resp: Any, msgs: list[Message], start: float, options: dict):
-        try:
-            texts = [c.message.content or "" for c in resp.choices]
-            if not texts:
-                raise ValueError("no choices")
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise LLMError(
-                f"malformed response (no choices/message content): {exc}",
-                backend=self.id,
-                retryable=True,
-            ) from exc
-        got = getattr(resp, "usage", None)
-        if got is not None:
-            usage = Usage(got.prompt_tokens or 0, got.completion_tokens or 0)
-        else:
-            usage = estimated_usage(msgs, texts)
+        texts, usage = read_chat_response(resp, msgs, self.id)
         if not self.priced:
             pricing.warn_unpriced(self.id, self.model, paid=True)
         return Completion(

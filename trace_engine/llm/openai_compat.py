@@ -221,21 +221,7 @@ class OpenAICompatible(LLM):
         return first_error or error
 
     def _accept(self, resp, mode, msgs) -> tuple[list[str], Usage]:
-        try:
-            texts = [c.message.content or "" for c in resp.choices]
-            if not texts:
-                raise ValueError("no choices")
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise LLMError(
-                f"malformed response from the server (no choices/message content): {exc}",
-                backend=self.id,
-                retryable=True,
-            ) from exc
-        if resp.usage is not None:
-            usage = Usage(resp.usage.prompt_tokens or 0, resp.usage.completion_tokens or 0)
-        else:
-            usage = estimated_usage(msgs, texts)
-        return texts, usage
+        return read_chat_response(resp, msgs, self.id)
 
     def _request(self, msgs, n, options, mode) -> dict:
         schema = options.get("json_schema")
@@ -318,6 +304,25 @@ def is_openai_host(url: str | None) -> bool:
         return parts.scheme == "https" and parts.hostname == "api.openai.com"
     except ValueError:
         return False
+
+
+def read_chat_response(resp: Any, msgs: list[Message], backend: str) -> tuple[list[str], Usage]:
+    """The texts and usage of a chat-completion response (OpenAI's shape, which LiteLLM
+    also returns); a response without choices is a retryable :class:`LLMError`."""
+    try:
+        texts = [c.message.content or "" for c in resp.choices]
+        if not texts:
+            raise ValueError("no choices")
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise LLMError(
+            f"malformed response from the server (no choices/message content): {exc}",
+            backend=backend,
+            retryable=True,
+        ) from exc
+    got = getattr(resp, "usage", None)
+    if got is not None:
+        return texts, Usage(got.prompt_tokens or 0, got.completion_tokens or 0)
+    return texts, estimated_usage(msgs, texts)
 
 
 def estimated_usage(msgs: list[Message], texts: list[str]) -> Usage:
