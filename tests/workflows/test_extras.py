@@ -75,7 +75,7 @@ def test_require_and_check_extra(monkeypatch):
     assert require_extra("json", extra="x", purpose="p").dumps([]) == "[]"
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingExtra, match=r"the plot needs the 'matplotlib' module.*\[plots\]"):
-        require_extra("matplotlib.figure", extra="plots", purpose="the plot")
+        require_extra("matplotlib", extra="plots", purpose="the plot")
     with pytest.raises(MissingExtra, match=r"\[plots\]"):
         check_extra("json", "matplotlib", extra="plots", purpose="the plot")
 
