@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from trace_engine.errors import TraceEngineError
+
 OWN_PACKAGES = ("agents", "workflows")
 MARKER = "__trace_engine_package__ = True"
 KNOWN_OTHERS = {"agents": ("openai-agents",), "workflows": ("llama-index-workflows",)}
@@ -25,7 +27,7 @@ FIX = (
 )
 
 
-class PackageCollision(ImportError):
+class PackageCollision(TraceEngineError, ImportError):
     """A top-level package of trace-engine's is shadowed or overwritten by another."""
 
 
