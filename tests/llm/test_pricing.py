@@ -78,6 +78,13 @@ def test_openai_compatible_models_are_priced_only_by_the_user():
     assert local.priced and local.cost_of(Usage(1_000_000, 0)) == pytest.approx(1.0)
 
 
+def test_openai_named_by_url_is_priced_as_openai():
+    hosted = OpenAICompatible(
+        "gpt-4o-mini", base_url="https://api.openai.com/v1", backend="openai-compatible"
+    )
+    assert hosted.priced and hosted.cost_of(Usage(1_000_000, 0)) == pytest.approx(0.15)
+
+
 def test_usd_budget_on_an_unpriced_model_is_refused():
     spec = "openai-compatible:http://127.0.0.1:9/v1#qwen"
     with pytest.raises(BudgetNotEnforceable, match="TRACE_ENGINE_PRICES") as info:

@@ -92,7 +92,12 @@ class OpenAICompatible(LLM):
 
     @property
     def _price_table(self) -> str:
-        return "openai" if self.backend == "openai" else "user"
+        """OpenAI's prices for OpenAI's API (also when named by URL); else only the user's."""
+        return "openai" if self._charges else "user"
+
+    @property
+    def _charges(self) -> bool:
+        return self.backend == "openai" or is_openai_host(self.base_url)
 
     def cost_of(self, usage: Usage) -> float:
         return pricing.cost_of(self.model, usage, self._price_table)
@@ -253,7 +258,7 @@ class OpenAICompatible(LLM):
     def _completion(self, texts, usage, start, options) -> Completion:
         cost = self.cost_of(usage)
         if not self.priced:
-            pricing.warn_unpriced(self.id, self.model, paid=self.backend == "openai")
+            pricing.warn_unpriced(self.id, self.model, paid=self._charges)
         return Completion(
             texts=texts,
             usage=usage,

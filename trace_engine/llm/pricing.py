@@ -11,8 +11,9 @@ Where a price comes from, first match wins:
 Names match exactly, or as a dated snapshot of a listed name
 (``gpt-4o-2024-08-06`` is priced as ``gpt-4o`` unless the snapshot is listed
 itself); ``o3-pro`` is its own model, never ``o3``. A model served by an
-``openai-compatible`` server is priced only by the user: such servers are
-usually local and free, and a name there says nothing about a price.
+``openai-compatible`` server is priced only by the user (unless the URL is
+OpenAI's own API): such servers are usually local and free, and a name there
+says nothing about a price.
 A backend without a known price cannot enforce a USD budget (see
 :class:`~trace_engine.llm.metered.Metered`).
 """
