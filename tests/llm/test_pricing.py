@@ -14,6 +14,7 @@ from trace_engine.llm import (
     pricing,
     set_price,
 )
+from trace_engine.llm.config import parse_spec
 from trace_engine.llm.openai_compat import OpenAICompatible
 
 
@@ -113,3 +114,18 @@ def test_paid_model_without_price_warns_once(monkeypatch, caplog, server):
         llm.complete("b")
     warnings = [r for r in caplog.records if "no price is known" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+
+
+def test_a_price_in_the_spec_prices_that_server(server):
+    spec = f"{server.spec('qwen')}?price=1,2"
+    assert parse_spec(spec).price == (1.0, 2.0)
+    llm = get_llm(spec, cache=False, budget=Budget(max_usd=1.0))
+    assert llm.complete("hi").cost == pytest.approx((12 * 1.0 + 3 * 2.0) / 1e6)
+    both = parse_spec(f"{server.spec('qwen')}?key_env=MY_KEY&price=0.5,1.5")
+    assert (both.key_env, both.price) == ("MY_KEY", (0.5, 1.5))
+
+
+@pytest.mark.parametrize("price", ["1", "x,1", "-1,2", "inf,1", "1,2,3"])
+def test_a_bad_price_in_the_spec_is_refused(price):
+    with pytest.raises(SpecError, match=r"\?price=IN,OUT"):
+        parse_spec(f"openai-compatible:http://127.0.0.1:9/v1#m?price={price}")

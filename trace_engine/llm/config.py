@@ -44,6 +44,8 @@ class ParsedSpec:
     url: str = ""
     key_env: str = ""
     """The environment variable holding the server's API key (``?key_env=VAR``)."""
+    price: tuple[float, float] | None = None
+    """USD per 1M input and output tokens (``?price=IN,OUT``)."""
 
 
 def spec_error(spec: str, why: str) -> SpecError:
@@ -87,7 +89,7 @@ def parse_spec(spec: str) -> ParsedSpec:
         if not url.startswith(("http://", "https://")):
             return _raise(spec, f"the URL {url!r} must start with http:// or https://")
         model, _, options = model.partition("?")
-        return ParsedSpec(kind, model, url, _key_env(spec, options))
+        return ParsedSpec(kind, model, url, *_model_options(spec, options))
     if kind == "llamacpp":
         path = Path(rest).expanduser()
         if path.suffix.lower() != ".gguf":
@@ -126,18 +128,35 @@ def _unknown_backend_hint(text: str) -> str:
     return "unknown backend"
 
 
-def _key_env(spec: str, options: str) -> str:
-    """The variable named by ``key_env=VAR`` after the model (the only option there)."""
-    if not options:
-        return ""
-    name, eq, value = options.partition("=")
-    if name != "key_env" or not eq or not _ENV_NAME.fullmatch(value):
-        _raise(
-            spec,
-            f"after the model only ?key_env=VAR may follow (VAR: the environment variable "
-            f"holding the server's API key), got ?{options}",
-        )
-    return value
+def _model_options(spec: str, options: str) -> tuple[str, tuple[float, float] | None]:
+    """``key_env=VAR`` (the variable holding the server's API key) and ``price=IN,OUT``
+    (USD per 1M input and output tokens), joined by ``&`` after the model."""
+    key_env, price = "", None
+    for item in options.split("&") if options else ():
+        name, eq, value = item.partition("=")
+        if name == "key_env" and eq and _ENV_NAME.fullmatch(value):
+            key_env = value
+        elif name == "price" and eq and _price(value) is not None:
+            price = _price(value)
+        else:
+            _raise(
+                spec,
+                "after the model only ?key_env=VAR (the environment variable holding the "
+                "server's API key) and ?price=IN,OUT (USD per 1M input and output tokens) "
+                f"may follow, joined by &; got ?{options}",
+            )
+    return key_env, price
+
+
+def _price(text: str) -> tuple[float, float] | None:
+    parts = text.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        return None
+    if len(values) != 2 or not all(0 <= v < float("inf") for v in values):
+        return None
+    return values
 
 
 def _raise(spec: str, why: str) -> ParsedSpec:

@@ -59,6 +59,7 @@ class OpenAICompatible(LLM):
         base_url: str | None = None,
         api_key: str | None = None,
         key_env: str | None = None,
+        price: tuple[float, float] | None = None,
         backend: str = "openai",
         timeout: float = DEFAULT_TIMEOUT,
     ):
@@ -81,6 +82,7 @@ class OpenAICompatible(LLM):
             api_key = api_key or _compatible_key(base_url, key_env, self.id)
         self.base_url = base_url
         self._api_key = api_key
+        self.price = price
         self.timeout = timeout
         self._mode = 0
         self._client = None
@@ -100,11 +102,15 @@ class OpenAICompatible(LLM):
         return self.backend == "openai" or is_openai_host(self.base_url)
 
     def cost_of(self, usage: Usage) -> float:
+        if self.price is not None:
+            return pricing.usd(self.price, usage)
         return pricing.cost_of(self.model, usage, self._price_table)
 
     @property
     def priced(self) -> bool:
-        return pricing.price_for(self.model, self._price_table) is not None
+        return (
+            self.price is not None or pricing.price_for(self.model, self._price_table) is not None
+        )
 
     def _sdk(self):
         return require("openai", package="openai", backend=self.id)

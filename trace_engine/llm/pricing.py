@@ -141,8 +141,11 @@ def litellm_price(model: str) -> tuple[float, float] | None:
 def cost_of(model: str, usage: Usage, table: str = "openai") -> float:
     """USD cost of ``usage`` on ``model``; 0 when its price is unknown."""
     price = price_for(model, table)
-    if price is None:
-        return 0.0
+    return 0.0 if price is None else usd(price, usage)
+
+
+def usd(price: tuple[float, float], usage: Usage) -> float:
+    """USD cost of ``usage`` at ``price`` (per 1M input and output tokens)."""
     return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1_000_000
 
 
@@ -150,7 +153,8 @@ def price_hint(model: str) -> str:
     """How to give ``model`` a price (the end of an error or warning)."""
     return (
         f"give its price in USD per 1M input and output tokens with "
-        f"TRACE_ENGINE_PRICES='{{\"{model}\": [IN, OUT]}}' or trace_engine.llm.set_price"
+        f"TRACE_ENGINE_PRICES='{{\"{model}\": [IN, OUT]}}', ?price=IN,OUT after an "
+        f"openai-compatible spec's model, or trace_engine.llm.set_price"
     )
 
 

@@ -32,7 +32,7 @@ def get_llm(
     """Return the LLM for ``spec`` (default: ``$TRACE_ENGINE_LLM``, else ``"local"``).
 
     Specs: ``local`` (embedded Qwen2.5-Coder-1.5B via llama.cpp), ``openai:MODEL``
-    (or ``openai/MODEL``), ``openai-compatible:URL#MODEL[?key_env=VAR]``, ``litellm:PROVIDER/MODEL``
+    (or ``openai/MODEL``), ``openai-compatible:URL#MODEL[?key_env=VAR&price=IN,OUT]``, ``litellm:PROVIDER/MODEL``
     (Anthropic, Gemini, ... through LiteLLM), ``llamacpp:PATH.gguf``,
     ``transformers:PATH_OR_ID``.
     ``cache=False`` skips the disk cache; ``retries`` is the number of attempts;
@@ -110,6 +110,7 @@ def _build(parsed, config) -> LLM:
         base_url=parsed.url or config.base_url,
         api_key=config.api_key,
         key_env=parsed.key_env or None,
+        price=parsed.price,
         backend=parsed.kind,
         timeout=config.timeout,
     )
