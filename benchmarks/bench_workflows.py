@@ -102,7 +102,7 @@ def bench_zero_shot(n_problems: int, llm_spec: str | None) -> None:
     as OptoPrime's draft of a stub)."""
     import re
 
-    from optimizers.drafts import DRAFT_SYSTEM_PROMPT
+    from optimizers.prompts import DRAFT_SYSTEM_PROMPT
     from trace_engine.llm import get_llm
     from workflows.datasets import load_humaneval
     from workflows.unit_checks import run_tests

@@ -5,21 +5,26 @@ code blocks), ``OptoPrimeMulti``
 (several candidates, then select), ``OPRO`` (history of values and scores),
 ``TextGrad`` (textual gradients walked backward), plus ``BeamSearch`` and
 ``BestSoFar`` for search and rollback. Every step is propose -> validate -> apply
-and returns a :class:`StepResult`; a failed step changes nothing.
+and returns a :class:`StepResult`; a failed step changes nothing. Loops depend on
+:class:`OptimizerProtocol`; every prompt text is in :mod:`optimizers.prompts`.
 """
 
-from optimizers.base import NoFeedback, Optimizer, Proposal, StepResult
+from optimizers.base import (
+    STEP_ERRORS,
+    NoFeedback,
+    Optimizer,
+    Proposal,
+    ProposalError,
+    StepResult,
+)
 from optimizers.code_replies import read_code_reply
 from optimizers.opro import OPRO
-from optimizers.optoprime import (
-    SOLVE_DIRECTLY,
-    WORK_BACKWARD,
-    Approach,
-    OptoPrime,
-    suggestion_schema,
-)
+from optimizers.optoprime import OptoPrime
 from optimizers.problem import DEFAULT_TITLES, Problem, render_problem
+from optimizers.prompts import SOLVE_DIRECTLY, WORK_BACKWARD, Approach
+from optimizers.protocol import OptimizerProtocol, StepOutcome
 from optimizers.replies import Reply, ReplyError, read_reply
+from optimizers.schemas import suggestion_schema
 from optimizers.search import BeamSearch, BestSoFar, OptoPrimeMulti
 from optimizers.textgrad import TextGrad
 
@@ -27,6 +32,7 @@ __all__ = [
     "DEFAULT_TITLES",
     "OPRO",
     "SOLVE_DIRECTLY",
+    "STEP_ERRORS",
     "WORK_BACKWARD",
     "Approach",
     "BeamSearch",
@@ -34,11 +40,14 @@ __all__ = [
     "NoFeedback",
     "Optimizer",
     "OptoPrime",
+    "OptimizerProtocol",
     "OptoPrimeMulti",
     "Problem",
     "Proposal",
+    "ProposalError",
     "Reply",
     "ReplyError",
+    "StepOutcome",
     "StepResult",
     "TextGrad",
     "read_code_reply",

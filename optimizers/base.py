@@ -5,22 +5,36 @@ new values); this class converts each value to its parameter's type, checks it
 (constraints, code that parses and keeps its signature), and applies the
 accepted ones together. A proposal that fails validation holds back the other
 proposals for parameters it shares a downstream computation with; independent
-ones still apply. Any failure during a step (an LLM error, an exhausted budget,
-an unreadable reply) leaves every parameter as it was and is recorded in the
-step's :class:`StepResult`.
+ones still apply.
+
+A step fails in one of two ways. The failures a step may expect (an LLM error,
+an unreadable reply, an invalid update: :data:`STEP_ERRORS`) are recorded in the
+step's :class:`StepResult`; anything else (an exhausted budget, Ctrl-C, a
+programming error, a call of ``step()`` before any feedback) propagates. Either
+way every parameter is left as it was.
+
+The call protocol is here once for every optimizer (:meth:`Optimizer.ask`):
+values from one schema-bound JSON call, then functions from one plain-text call
+of fenced code blocks that is shown what the JSON call chose. Code written
+inside a JSON string breaks small models' code; see :mod:`optimizers.code_replies`.
+Every call goes through the LLM layer's :class:`~trace_engine.llm.Metered`,
+which checks the optimizer's :class:`~trace_engine.llm.Budget` and counts the
+step's usage on the optimizer's own :class:`~trace_engine.llm.Meter`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from optimizers.replies import Reply
+from optimizers.code_replies import code_call_messages, read_code_reply
+from optimizers.replies import Reply, ReplyError, merge_replies, read_reply
+from optimizers.schemas import reply_tokens, suggestion_schema
 from optimizers.values import convert, jsonable
 from trace_engine import (
+    CodeParameter,
     ExecutionError,
     FeedbackGraph,
     InvalidUpdate,
@@ -32,13 +46,32 @@ from trace_engine import (
 )
 from trace_engine.errors import TraceEngineError
 from trace_engine.graph import unique_labels
-from trace_engine.llm import LLM, Budget, Completion, LLMWrapper, Message, Usage, as_llm
-from trace_engine.llm.meter import Estimate
+from trace_engine.llm import (
+    LLM,
+    Budget,
+    Completion,
+    LLMError,
+    LLMWrapper,
+    Message,
+    Meter,
+    Metered,
+    Usage,
+    UsageStats,
+    as_llm,
+)
 from trace_engine.llm.metered import estimate_prompt_tokens
 
 
 class NoFeedback(TraceEngineError, ValueError):
     """``step()`` was called before any feedback reached the parameters."""
+
+
+class ProposalError(TraceEngineError, ValueError):
+    """The step's LLM replies held no proposal it could use (e.g. no candidate scored)."""
+
+
+STEP_ERRORS: tuple[type[Exception], ...] = (LLMError, ReplyError, InvalidUpdate, ProposalError)
+"""The failures a step expects and records; every other exception propagates."""
 
 
 @dataclass
@@ -111,54 +144,15 @@ def failed_step(exc: Exception) -> StepResult:
     return StepResult(error=str(exc) or type(exc).__name__, error_type=type(exc).__name__)
 
 
-class StepMeter:
-    """Usage of the calls made during one step (thread-safe: candidates run in threads)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.usage = Usage()
-        self.cost = 0.0
-        self.calls = 0
-
-    def add(self, completion: Completion) -> None:
-        with self.lock:
-            self.calls += 1
-            if not completion.cached:
-                self.usage = self.usage + completion.usage
-                self.cost += completion.cost
-
-
-class _BudgetGuard(LLMWrapper):
-    """Checks one optimizer's :class:`Budget` before each call and charges it after.
-
-    Only this budget is checked here; budgets made active by the caller are
-    checked by the metered LLM underneath, so nothing is charged twice.
-    """
-
-    def __init__(self, inner: LLM, budget: Budget):
-        super().__init__(inner)
-        self.budget = budget
-
-    def complete(self, messages, **options: Any) -> Completion:
-        prompt = estimate_prompt_tokens(
-            [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
-        )
-        completion_tokens = (options.get("max_tokens") or 0) * max(1, options.get("n", 1))
-        reservation = self.budget.reserve(
-            Estimate(prompt + completion_tokens, self.cost_of(Usage(prompt, completion_tokens)))
-        )
-        result = None
-        try:
-            result = self.inner.complete(messages, **options)
-            return result
-        finally:
-            spent = result is not None and not result.cached
-            self.budget.settle(
-                reservation,
-                result.usage if spent else None,
-                result.cost if spent else 0.0,
-                result.latency if spent else 0.0,
-            )
+def score_of(feedback: Any) -> float | None:
+    """The score in a feedback value: a number, or a dict's ``"score"``."""
+    if isinstance(feedback, bool):
+        return None
+    if isinstance(feedback, (int, float)):
+        return float(feedback)
+    if isinstance(feedback, dict) and isinstance(feedback.get("score"), (int, float)):
+        return float(feedback["score"])
+    return None
 
 
 def check_parameters(parameters: Any) -> list[Parameter]:
@@ -196,7 +190,8 @@ class Optimizer:
 
     ``llm`` is anything :func:`trace_engine.llm.as_llm` accepts (``None``: the
     configured default, the embedded local model unless ``$TRACE_ENGINE_LLM``
-    says otherwise). ``budget`` limits what this optimizer's calls may spend.
+    says otherwise). ``budget`` limits what this optimizer's calls may spend;
+    ``meter`` counts them (the step's share goes into its :class:`StepResult`).
     """
 
     def __init__(
@@ -209,11 +204,12 @@ class Optimizer:
             )
         self.budget = budget
         self.llm = as_llm(llm)
-        self._calls: LLM = _BudgetGuard(self.llm, budget) if budget is not None else self.llm
+        self.meter = Meter()
+        self._calls = self.guarded(self.llm)
         self.history: list[StepResult] = []
+        self._scores: list[float] = []
         self._outputs: list[Node] = []
         self._by_name = {p.name: p for p in self.parameters}
-        self._meter: StepMeter | None = None
 
     # Feedback -----------------------------------------------------------------
     def zero_feedback(self) -> None:
@@ -221,20 +217,36 @@ class Optimizer:
         outputs = list(self._outputs) + feedback_graph(self.parameters).outputs
         zero_feedback(outputs)
         self._outputs = []
+        self._scores = []
 
-    def backward(self, output: Node | ExecutionError, feedback: Any) -> None:
+    def backward(
+        self, output: Node | ExecutionError, feedback: Any, *, score: float | None = None
+    ) -> None:
         """Attach ``feedback`` to ``output`` and remember it as this optimizer's output.
 
         An :class:`~trace_engine.ExecutionError` stands for its error node, so a
-        failing run can be fed back directly.
+        failing run can be fed back directly. ``score`` rates the current values
+        (read from numeric feedback, or a feedback dict's ``"score"``, when not
+        given); optimizers that compare values by score (OPRO) use it.
         """
         if isinstance(output, ExecutionError):
             output = output.exception_node
         if not isinstance(output, Node):
             raise TypeError(f"backward() needs the output Node, got {type(output).__name__}")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+            raise TypeError(f"score must be a number, got {type(score).__name__}")
         output.backward(feedback)
         if all(o is not output for o in self._outputs):
             self._outputs.append(output)
+        found = score if score is not None else score_of(feedback)
+        if found is not None:
+            self._scores.append(float(found))
+
+    @property
+    def feedback_score(self) -> float | None:
+        """The mean score given with the feedback since :meth:`zero_feedback` (``None``
+        when no feedback carried one)."""
+        return sum(self._scores) / len(self._scores) if self._scores else None
 
     def feedback_graph(self) -> FeedbackGraph:
         """The nodes linking the parameters to the outputs with feedback."""
@@ -248,30 +260,35 @@ class Optimizer:
 
     # The step -----------------------------------------------------------------
     def step(self) -> StepResult:
-        """Propose, validate and apply new values; never leaves a half-applied update."""
+        """Propose, validate and apply new values; never leaves a half-applied update.
+
+        A failure of :data:`STEP_ERRORS` is recorded in the result; any other
+        exception (``BudgetExceeded``, ``KeyboardInterrupt``, a bug) propagates,
+        the parameters restored.
+        """
+        graph = self.feedback_graph()
         before = self.values()
-        graph = None
-        with self.metering() as meter:
+        with self.metering() as used:
             try:
-                graph = self.feedback_graph()
                 proposal = self.step_proposal(graph)
                 result = self.update(proposal, graph)
-            except Exception as exc:
+            except STEP_ERRORS as exc:
                 self._restore(before)
                 result = failed_step(exc)
-        result.usage, result.cost, result.calls = meter.usage, meter.cost, meter.calls
+            except BaseException:
+                self._restore(before)
+                raise
+        charge(result, used)
         self.after_step(result, before, graph)
         self.history.append(result)
         return result
 
     @contextmanager
-    def metering(self) -> Iterator[StepMeter]:
-        """Count the LLM calls made through :meth:`complete` inside the block."""
-        self._meter = meter = StepMeter()
-        try:
-            yield meter
-        finally:
-            self._meter = None
+    def metering(self) -> Iterator[UsageStats]:
+        """Count the LLM calls this optimizer makes inside the block (in any thread
+        started with a copy of this context)."""
+        with self.meter.tag(type(self).__name__) as used:
+            yield used
 
     def propose(
         self, graph: FeedbackGraph, *, temperature: float = 0.0, seed: int | None = None
@@ -289,20 +306,85 @@ class Optimizer:
         """Hook run after every step (memory, trajectories); nothing by default."""
 
     def guarded(self, llm: Any) -> LLM:
-        """``llm`` (anything ``as_llm`` takes) checked against this optimizer's budget."""
-        llm = as_llm(llm)
-        return _BudgetGuard(llm, self.budget) if self.budget is not None else llm
+        """``llm`` (anything ``as_llm`` takes) checked against this optimizer's budget and
+        counted on its meter (budgets the caller made active are left to ``llm``'s own
+        metering, so that nothing is charged twice)."""
+        return Metered(as_llm(llm), meter=self.meter, budget=self.budget, active=False)
 
     def complete(
         self, messages: Sequence[Message], *, via: LLM | None = None, **options: Any
     ) -> Completion:
-        """One LLM call (through ``via`` if given, e.g. from :meth:`guarded`), checked
-        against the budget and counted in the step's usage."""
-        completion = (via or self._calls).complete(messages, **options)
-        meter = self._meter
-        if meter is not None:
-            meter.add(completion)
-        return completion
+        """One LLM call (through ``via`` if given, e.g. from :meth:`guarded`)."""
+        return (via or self._calls).complete(messages, **options)
+
+    # The call protocol --------------------------------------------------------------
+    def ask(
+        self,
+        messages: list[Message],
+        values: Sequence[Parameter],
+        code: Sequence[CodeParameter],
+        *,
+        code_system: str = "",
+        read_as: Sequence[CodeParameter] | None = None,
+        **options: Any,
+    ) -> Reply:
+        """New ``values`` and ``code`` from at most two calls, their replies merged.
+
+        ``messages`` is the first call's: a JSON call for ``values`` when there are
+        any (its system prompt says the code comes next), else the code call. When
+        both are asked for, the code call has ``code_system`` as its system prompt
+        and the same user text, followed by the values the JSON call chose.
+        ``read_as``: the code variables a code reply is read against (default
+        ``code``); ``options`` (temperature, seed, max_tokens) go to both calls.
+        """
+        replies = []
+        if values:
+            replies.append(self.ask_values(messages, values, **options))
+        if code:
+            if values:
+                chosen = replies[0].suggestion
+                messages = code_call_messages(code_system, messages[-1]["content"], chosen)
+            replies.append(self.ask_code(messages, read_as or code, code=code, **options))
+        return merge_replies(replies)
+
+    def ask_values(
+        self,
+        messages: list[Message],
+        values: Sequence[Parameter],
+        *,
+        schema: dict[str, Any] | None = None,
+        read: Callable[[Completion], Reply] | None = None,
+        max_tokens: int | None = None,
+        **options: Any,
+    ) -> Reply:
+        """One schema-bound JSON call for ``values`` (default schema and reader: a
+        ``{"reasoning", "suggestion": {name: value}}`` reply)."""
+        completion = self.complete(
+            messages,
+            max_tokens=self.reply_room(messages, max_tokens or reply_tokens(list(values))),
+            json_schema=schema or suggestion_schema(list(values)),
+            **options,
+        )
+        if read is not None:
+            return read(completion)
+        return read_reply(completion.text, completion.json, names=[p.name for p in values])
+
+    def ask_code(
+        self,
+        messages: list[Message],
+        read_as: Sequence[CodeParameter],
+        *,
+        code: Sequence[CodeParameter] | None = None,
+        read: Callable[[str, Sequence[CodeParameter]], Reply] = read_code_reply,
+        max_tokens: int | None = None,
+        **options: Any,
+    ) -> Reply:
+        """New functions from one plain-text call (no JSON schema) whose reply ``read``
+        maps to the variables of ``read_as``; room is made for ``code`` (default
+        ``read_as``), cut to what the backend's context leaves."""
+        room = max_tokens or reply_tokens(list(code if code is not None else read_as))
+        completion = self.complete(messages, max_tokens=self.reply_room(messages, room), **options)
+        return read(completion.text, read_as)
 
     def validate(self, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         """Convert and check proposed ``values``: ``(accepted, rejected reasons)``.
@@ -412,6 +494,13 @@ class Optimizer:
             return wanted
         used = estimate_prompt_tokens(list(messages)) + 32
         return max(64, min(wanted, window - used))
+
+
+def charge(result: StepResult, used: UsageStats) -> None:
+    """Put what ``used`` counted (cache hits among the calls) into ``result``."""
+    result.usage = Usage(used.prompt_tokens, used.completion_tokens)
+    result.cost = used.cost
+    result.calls = used.calls + used.cache_hits
 
 
 def _dependents(graph: FeedbackGraph, accepted: list[str], rejected: list[str]) -> dict[str, str]:

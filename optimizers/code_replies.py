@@ -18,10 +18,10 @@ old code before the new). A reply with no usable block but a JSON object in the
 ``{"reasoning", "suggestion"}`` format is read as such, so replies in the older
 format keep working.
 
-The optimizers share the calls around it too: :func:`split_code` separates the
-code variables from the others, :func:`code_call_messages` shows a code call
-what a JSON call chose for the others in the same step, and :func:`ask_for_code`
-makes the plain-text call (no JSON schema) and reads its reply.
+The optimizers share the messages around it too: :func:`split_code` separates
+the code variables from the others, and :func:`code_call_messages` shows a code
+call what a JSON call chose for the others in the same step (the calls
+themselves are :meth:`optimizers.base.Optimizer.ask`).
 """
 
 from __future__ import annotations
@@ -29,36 +29,20 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from optimizers.problem import elide
+from optimizers.prompts import CHOSEN_TITLE, CODE_REPLY_FORMAT, ONE_FUNCTION, SEVERAL_FUNCTIONS
 from optimizers.replies import Reply, ReplyError, is_terminate, read_object, read_reply
+from optimizers.schemas import REASONING_CHARS
 from optimizers.values import jsonable
 from trace_engine import CodeParameter, Parameter
 
-if TYPE_CHECKING:
-    from optimizers.base import Optimizer
-
 _BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _DEF = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)
-REASONING_CHARS = 600
-"""Longest reasoning kept from the prose before the first block."""
 
-CODE_REPLY_FORMAT = (
-    "Reply in two parts: first one or two short sentences of reasoning, then {what}\n"
-    "(from its def line, same name and arguments) in {where}."
-)
-ONE_FUNCTION = ("the complete new function", "one ```python code block")
-SEVERAL_FUNCTIONS = (
-    "each function you change, complete",
-    "its own ```python code block, with the (code) variable's name on the line just before it",
-)
-"""The reply format for code. It does not offer TERMINATE: told that it may, the 1.5B model
-answered TERMINATE to every HumanEval stub (a whole TERMINATE reply is still understood)."""
-CHOSEN_TITLE = "#Chosen values"
-"""Heading for the other variables' new values in a code call that follows a JSON call."""
 CHOSEN_CHARS = 1000
 """Longest rendering of the chosen values shown to a code call."""
 
@@ -191,24 +175,3 @@ def code_call_messages(system: str, user: str, chosen: Mapping[str, Any]) -> lis
         {"role": "system", "content": system},
         {"role": "user", "content": user},
     ]
-
-
-def ask_for_code(
-    optimizer: Optimizer,
-    messages: list[dict[str, str]],
-    code: Sequence[CodeParameter],
-    max_tokens: int,
-    *,
-    read: Callable[[str, Sequence[CodeParameter]], Reply] = read_code_reply,
-    **options: Any,
-) -> Reply:
-    """New code for ``code`` from one plain-text call (no JSON schema) of ``optimizer``.
-
-    ``max_tokens`` is cut to what the backend's context leaves; ``read`` reads the
-    reply (raising :class:`~optimizers.replies.ReplyError` when it holds no code);
-    ``options`` (temperature, seed) go to the call.
-    """
-    completion = optimizer.complete(
-        messages, max_tokens=optimizer.reply_room(messages, max_tokens), **options
-    )
-    return read(completion.text, code)

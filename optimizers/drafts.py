@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import ast
 
+from optimizers.prompts import DRAFT_SYSTEM_PROMPT
 from optimizers.values import docstring_node
 from trace_engine import CodeParameter
 from trace_engine.source import find_function, first_line
-
-DRAFT_SYSTEM_PROMPT = "Complete the Python function. Reply with the whole function in a code block."
-"""The drafting instruction: short, in the form small code models are trained on."""
 
 
 def _is_placeholder(statement: ast.stmt) -> bool:

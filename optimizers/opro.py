@@ -19,44 +19,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from optimizers.base import Optimizer, Proposal
-from optimizers.code_replies import ask_for_code, code_call_messages, code_reply_format, split_code
-from optimizers.optoprime import CODE_LATER, reply_tokens, suggestion_schema
+from optimizers.code_replies import code_reply_format, split_code
 from optimizers.problem import elide, show_feedback
-from optimizers.replies import merge_replies, read_reply
+from optimizers.prompts import CODE_LATER, OPRO_CODE_INLINE, OPRO_JSON_REPLY, OPRO_TASK
 from optimizers.values import jsonable, type_label
-from trace_engine import CodeParameter, FeedbackGraph, Node, StateError
+from trace_engine import CodeParameter, FeedbackGraph, StateError
 from trace_engine.llm import Budget
-
-TASK = """\
-You find better values for the variables of a program. You see earlier values
-with their score or feedback. Propose new values that do better than all of them
-and differ from them."""
-JSON_REPLY = """ Reply with one JSON object only:
-{"reasoning": "<one short sentence>", "suggestion": {"<variable name>": <new value>}}
-Write each value in its type. """
-CODE_INLINE = "For a (code) variable, write the complete function."
-"""The last rule of the JSON prompt when no variable is code: the wording the value
-problems were measured with before code moved to fenced blocks, kept so their
-prompt did not change."""
-SYSTEM_PROMPT = TASK + JSON_REPLY + CODE_INLINE
-"""The system prompt of a problem without code variables."""
-
-
-def score_of(feedback: Any) -> float | None:
-    """The score in a feedback value: a number, or a dict's ``"score"``."""
-    if isinstance(feedback, bool):
-        return None
-    if isinstance(feedback, (int, float)):
-        return float(feedback)
-    if isinstance(feedback, dict) and isinstance(feedback.get("score"), (int, float)):
-        return float(feedback["score"])
-    return None
 
 
 class OPRO(Optimizer):
     """Optimization by PROmpting (Yang et al., 2023) over this library's parameters.
 
-    ``history_size`` bounds the pairs shown; ``higher_is_better`` orders scores.
+    ``memory_size`` bounds the earlier values shown (the most recent ones);
+    ``higher_is_better`` orders scores.
     """
 
     def __init__(
@@ -64,43 +39,31 @@ class OPRO(Optimizer):
         parameters,
         llm: Any = None,
         *,
-        history_size: int = 20,
+        memory_size: int = 20,
         objective: str | None = None,
         higher_is_better: bool = True,
         max_tokens: int | None = None,
         budget: Budget | None = None,
     ):
         super().__init__(parameters, llm, budget=budget)
-        if not isinstance(history_size, int) or history_size < 1:
-            raise ValueError(f"history_size must be an int >= 1, got {history_size!r}")
-        self.history_size = history_size
+        if not isinstance(memory_size, int) or memory_size < 1:
+            raise ValueError(f"memory_size must be an int >= 1, got {memory_size!r}")
+        self.memory_size = memory_size
         self.objective = objective
         self.higher_is_better = higher_is_better
         self.max_tokens = max_tokens
         self.trajectory: list[dict[str, Any]] = []
-        self._pending_score: float | None = None
-
-    def backward(self, output: Node, feedback: Any, *, score: float | None = None) -> None:
-        """As :meth:`Optimizer.backward`; ``score`` rates the current values explicitly."""
-        super().backward(output, feedback)
-        found = score if score is not None else score_of(feedback)
-        if found is not None:
-            self._pending_score = float(found)
-
-    def zero_feedback(self) -> None:
-        super().zero_feedback()
-        self._pending_score = None
 
     def record(self, graph: FeedbackGraph) -> None:
         """Add the current values with their score/feedback to the trajectory."""
         values = {p.name: jsonable(p.data) for p in self.parameters}
         feedback = "; ".join(show_feedback(f) for o in graph.outputs for f in o._feedback)
-        entry = {"values": values, "score": self._pending_score, "feedback": feedback}
+        entry = {"values": values, "score": self.feedback_score, "feedback": feedback}
         self.trajectory = [e for e in self.trajectory if e["values"] != values] + [entry]
 
     def shown(self) -> list[dict[str, Any]]:
         """The pairs shown to the LLM: unscored in order, then scored worst first."""
-        recent = self.trajectory[-self.history_size :]
+        recent = self.trajectory[-self.memory_size :]
         unscored = [e for e in recent if e["score"] is None]
         scored = sorted(
             (e for e in recent if e["score"] is not None),
@@ -114,8 +77,8 @@ class OPRO(Optimizer):
         ``code_later``: a JSON call whose code variables are asked for in a next call.
         """
         if code:
-            return f"{TASK}\n{code_reply_format(code)}"
-        return TASK + JSON_REPLY + (CODE_LATER if code_later else CODE_INLINE)
+            return f"{OPRO_TASK}\n{code_reply_format(code)}"
+        return OPRO_TASK + OPRO_JSON_REPLY + (CODE_LATER if code_later else OPRO_CODE_INLINE)
 
     def messages(self) -> list[dict[str, str]]:
         """The messages of a step's first call (code blocks when all variables are code)."""
@@ -155,26 +118,16 @@ class OPRO(Optimizer):
         when both are asked for, follows the JSON call and is shown its choices."""
         self.record(graph)
         code, values = split_code(self.parameters)
-        options = {"temperature": temperature, "seed": seed}
-        messages = self.messages()
-        replies = []
-        if values:
-            completion = self.complete(
-                messages,
-                max_tokens=self.max_tokens or reply_tokens(values),
-                json_schema=suggestion_schema(values),
-                **options,
-            )
-            names = [p.name for p in values]
-            replies.append(read_reply(completion.text, completion.json, names=names))
-        if code:
-            if values:
-                chosen = replies[0].suggestion
-                system = self.system_prompt(code)
-                messages = code_call_messages(system, messages[-1]["content"], chosen)
-            room = self.max_tokens or reply_tokens(code)
-            replies.append(ask_for_code(self, messages, code, room, **options))
-        return Proposal.from_reply(merge_replies(replies))
+        reply = self.ask(
+            self.messages(),
+            values,
+            code,
+            code_system=self.system_prompt(code),
+            max_tokens=self.max_tokens,
+            temperature=temperature,
+            seed=seed,
+        )
+        return Proposal.from_reply(reply)
 
     def extra_state(self) -> dict[str, Any]:
         return {"trajectory": list(self.trajectory)}

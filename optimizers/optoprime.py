@@ -20,16 +20,11 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from optimizers.base import Optimizer, Proposal, StepResult
-from optimizers.code_replies import (
-    ask_for_code,
-    code_call_messages,
-    code_reply_format,
-    split_code,
-)
+from optimizers.code_replies import code_reply_format, split_code
 from optimizers.drafts import draft_messages, is_stub
 from optimizers.problem import (
     DEFAULT_TITLES,
@@ -40,143 +35,24 @@ from optimizers.problem import (
     render_problem,
     show_feedback,
 )
-from optimizers.replies import Reply, ReplyError, merge_replies, read_reply
-from optimizers.values import jsonable, value_schema
+from optimizers.prompts import (
+    CODE_INLINE,
+    CODE_LATER,
+    DEFAULT_OBJECTIVE,
+    JSON_REPLY_FORMAT,
+    MEMORY_TITLE,
+    SOLVE_DIRECTLY,
+    SYSTEM_PROMPT,
+    WORK_BACKWARD,
+    Approach,
+)
+from optimizers.replies import Reply, ReplyError, merge_replies
+from optimizers.values import jsonable
 from trace_engine import CodeParameter, FeedbackGraph, Parameter, StateError
 from trace_engine.llm import Budget
 
-DEFAULT_OBJECTIVE = (
-    "Change the values in {variables} so that the outputs get better feedback in {feedback}."
-)
-MEMORY_TITLE = "#Past attempts"
-REASONING_CHARS = 600
-"""Longest reasoning the schema allows: keeps small models from rambling."""
 RESAMPLE_TEMPERATURE = 0.8
 """Temperature of a repeated request after a reply that changed nothing."""
-REQUIRE_ALL_UP_TO = 4
-"""With at most this many variables, the schema asks for a value for each of them."""
-
-SYSTEM_PROMPT = """\
-You improve a program by changing its variables. The problem has these sections:
-{instruction}: the task.
-{code}: the calls that ran, in order, written `result = function(argument=name)`.
-{documentation}: what each function does.
-{variables}: the values you may change, with their types.
-{constraints}: rules the new values must follow.
-{inputs}: fixed values; you cannot change them.
-{others}: intermediate values computed by the code.
-{outputs}: the results.
-{feedback}: what is wrong with the outputs.
-
-"""
-"""What the problem's sections mean; an approach and a reply format follow it."""
-
-JSON_REPLY_FORMAT = """\
-Reply with one JSON object only:
-{{"reasoning": "<one or two short sentences>", "suggestion": {{"<variable name>": <new value>}}}}
-Use only names from {variables}. Write each value in its type (numbers as numbers).
-{code_rule}
-If nothing needs to change, reply TERMINATE."""
-CODE_INLINE = (
-    "For a (code) variable, write the complete new function from its def line, "
-    "same name and arguments."
-)
-"""The code rule of a JSON-only prompt: the wording the value problems were measured
-with before code moved to fenced blocks, kept so their prompt did not change."""
-CODE_LATER = "Leave out the (code) variables: their new functions are asked for next."
-
-
-@dataclass(frozen=True)
-class Approach:
-    """How the system prompt tells the model to solve a problem (``advice``, formatted with
-    the section titles), and the worked example shown with JSON replies."""
-
-    advice: str
-    example: str
-
-
-WORK_BACKWARD = Approach(
-    advice="""\
-Solve for the variables exactly; do not just nudge them. Work backward: start from what the
-outputs must be (see {feedback}) and go through the calls of {code} in reverse order, working out
-what each result must be, until you reach the variables.
-""",
-    example="""\
-Problem:
-#Code
-add = add(a=x, b=int_0)
-multiply = multiply(a=add, b=int_1)
-#Variables
-(int) x=2
-#Inputs
-(int) int_0=1
-(int) int_1=3
-#Others
-(int) add=3
-#Outputs
-(int) multiply=9
-#Feedback
-The output should be 15.
-Reply:
-{"reasoning": "Work back from the output: multiply = add * 3 must be 15, so add = 15 / 3 = 5. \
-add = x + 1 must be 5, so x = 5 - 1 = 4.", "suggestion": {"x": 4}}""",
-)
-"""The default: undo the calls in reverse order, shown on two calls. With it the 1.5B
-model sets up the inverse chain ("multiply must be 15, so add = 15 / 3")."""
-
-SOLVE_DIRECTLY = Approach(
-    advice="""\
-Work out how each variable flows through the code to the outputs, then suggest values that
-fix the feedback exactly (solve for the value; do not just nudge it).
-""",
-    example="""\
-Problem:
-#Code
-y = multiply(a=x, b=int_0)
-#Variables
-(int) x=2
-#Inputs
-(int) int_0=3
-#Outputs
-(int) y=6
-#Feedback
-y should be 12.
-Reply:
-{"reasoning": "y = x * 3 and y must be 12, so x must be 4.", "suggestion": {"x": 4}}""",
-)
-"""The earlier prompt: trace the variables forward, shown on one call. Small models
-solve some problems one way and some the other, so :class:`OptoPrimeMulti`
-alternates the two across its candidates."""
-
-
-def suggestion_schema(parameters: list[Parameter]) -> dict[str, Any]:
-    """The reply's JSON schema: suggestion keys limited to ``parameters``' names and types."""
-    suggestion: dict[str, Any] = {
-        "type": "object",
-        "properties": {p.name: value_schema(p) for p in parameters},
-        "additionalProperties": False,
-    }
-    if len(parameters) <= REQUIRE_ALL_UP_TO:
-        suggestion["required"] = [p.name for p in parameters]
-    return {
-        "type": "object",
-        "properties": {
-            "reasoning": {"type": "string", "maxLength": REASONING_CHARS},
-            "suggestion": suggestion,
-            "answer": {"type": "string"},
-        },
-        "required": ["reasoning", "suggestion"],
-        "additionalProperties": False,
-    }
-
-
-def reply_tokens(parameters: list[Parameter]) -> int:
-    """Room for a reply: the reasoning plus each value, code and text given extra room."""
-    room = 250
-    for p in parameters:
-        size = estimate_tokens(p.data if isinstance(p.data, str) else repr(p.data))
-        room += 2 * size + 40 if isinstance(p, CodeParameter) or isinstance(p.data, str) else 30
-    return min(room, 4000)
 
 
 def _unused(accepted: dict[str, Any], rejected: dict[str, str]) -> str | None:
@@ -373,16 +249,16 @@ class OptoPrime(Optimizer):
         if not code and not values:
             return Proposal.from_reply(merge_replies(replies))
         messages = messages or self.messages(graph)
-        chosen = self._json_reply(messages, values, options) if values else None
-        if chosen is not None:
-            replies.append(chosen)
-        if code:
-            if chosen is not None:
-                system = self.system_prompt(code)
-                messages = code_call_messages(system, messages[-1]["content"], chosen.suggestion)
-            room = self.max_tokens or reply_tokens(code)
-            written = ask_for_code(self, messages, code + stubs, room, **options)
-            replies.append(_without(written, stubs))
+        written = self.ask(
+            messages,
+            values,
+            code,
+            code_system=self.system_prompt(code),
+            read_as=code + stubs,
+            max_tokens=self.max_tokens,
+            **options,
+        )
+        replies.append(_without(written, stubs))
         return Proposal.from_reply(merge_replies(replies))
 
     def step_proposal(self, graph: FeedbackGraph) -> Proposal:
@@ -410,21 +286,8 @@ class OptoPrime(Optimizer):
             proposal.details["resampled"] = unused
         return proposal
 
-    def _json_reply(
-        self, messages: list[dict[str, str]], values: list[Parameter], options: dict[str, Any]
-    ) -> Reply:
-        completion = self.complete(
-            messages,
-            max_tokens=self.reply_room(messages, self.max_tokens or reply_tokens(values)),
-            json_schema=suggestion_schema(values),
-            **options,
-        )
-        return read_reply(completion.text, completion.json, names=[p.name for p in values])
-
     def _draft(self, param: CodeParameter, options: dict[str, Any]) -> Reply:
-        messages = draft_messages(param)
-        room = self.max_tokens or reply_tokens([param])
-        reply = ask_for_code(self, messages, [param], room, **options)
+        reply = self.ask_code(draft_messages(param), [param], max_tokens=self.max_tokens, **options)
         if param.name not in reply.suggestion:
             raise ReplyError(f"the draft of the stub {param.name} answered TERMINATE")
         return Reply(

@@ -21,14 +21,18 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from optimizers.base import Optimizer, Proposal, StepResult, check_parameters, failed_step
-from optimizers.optoprime import (
-    SOLVE_DIRECTLY,
-    WORK_BACKWARD,
-    Approach,
-    OptoPrime,
-    check_approach,
+from optimizers.base import (
+    STEP_ERRORS,
+    Optimizer,
+    Proposal,
+    ProposalError,
+    StepResult,
+    charge,
+    check_parameters,
+    failed_step,
 )
+from optimizers.optoprime import OptoPrime, check_approach
+from optimizers.prompts import JUDGE_PROMPT, SOLVE_DIRECTLY, WORK_BACKWARD, Approach
 from optimizers.replies import ReplyError, read_object
 from optimizers.values import jsonable
 from trace_engine import FeedbackGraph, Node, Parameter, StateError
@@ -36,10 +40,6 @@ from trace_engine.llm import LLMError
 
 SELECTIONS = ("score", "majority", "judge")
 Score = Callable[[dict[str, Any]], float]
-
-JUDGE_PROMPT = """\
-You compare candidate updates for the variables of a program. Pick the candidate
-most likely to fix the feedback. Reply with JSON only: {"best": <candidate number>}"""
 
 
 def temperature_spread(n: int, high: float = 1.0) -> list[float]:
@@ -188,7 +188,7 @@ class OptoPrimeMulti(OptoPrime):
         details["score_errors"] = [e for _, e in scored]
         valid = [i for i, (s, _) in enumerate(scored) if s is not None]
         if not valid:
-            raise ValueError(
+            raise ProposalError(
                 "every candidate's score failed: " + "; ".join(e for _, e in scored if e)
             )
         best = max(valid, key=lambda i: (scored[i][0], -i))
@@ -361,14 +361,15 @@ class BeamSearch:
             self.beam = self._scored([start])
             if not self.beam:
                 raise ValueError("score() failed on the starting parameter values")
-        with opt.metering() as meter:
+        with opt.metering() as used:
             try:
                 result = self._expand()
-            except Exception as exc:
+            except STEP_ERRORS as exc:
                 result = failed_step(exc)
-            self._set(self.beam[0][1])
+            finally:
+                self._set(self.beam[0][1])
         result.applied = {k: v for k, v in opt.values().items() if start[k] is not v}
-        result.usage, result.cost, result.calls = meter.usage, meter.cost, meter.calls
+        charge(result, used)
         self.history.append(result)
         return result
 

@@ -16,41 +16,28 @@ an operation passes the feedback on its result unchanged to its inputs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from optimizers.base import Optimizer, Proposal
+from optimizers.base import Optimizer, Proposal, StepResult
 from optimizers.code_replies import (
-    ask_for_code,
     code_call_messages,
     code_reply_format,
     read_code_reply,
     split_code,
 )
-from optimizers.optoprime import REASONING_CHARS, reply_tokens
 from optimizers.problem import elide, show_feedback, show_value
+from optimizers.prompts import GRADIENT_PROMPT, UPDATE_PROMPT, UPDATE_TASK
+from optimizers.prompts import TEXTGRAD_MEMORY_TITLE as MEMORY_TITLE
 from optimizers.replies import Reply, ReplyError, read_object
-from optimizers.values import type_label, value_schema
-from trace_engine import CodeParameter, FeedbackGraph, Node, Parameter
-from trace_engine.llm import Budget
+from optimizers.schemas import REASONING_CHARS
+from optimizers.values import jsonable, type_label, value_schema
+from trace_engine import CodeParameter, FeedbackGraph, Node, Parameter, StateError
+from trace_engine.llm import Budget, Completion
 
 CRITIQUE_CHARS = 300
 VALUE_CHARS = 600
-
-GRADIENT_PROMPT = """\
-You give feedback on the inputs of one step of a program. For each input you are
-asked about, say in one or two sentences how its value should change so that the
-step's result gets better feedback. Reply with JSON only: {"<input>": "<feedback>"}"""
-
-UPDATE_TASK = "You improve one variable of a program using feedback about it."
-UPDATE_PROMPT = (
-    UPDATE_TASK
-    + """ Reply with JSON only:
-{"reasoning": "<one short sentence>", "value": <the new value, in the variable's type>}
-For a (code) variable, write the complete new function from its def line, same name and arguments."""
-)
-"""The prompt of a value's update. Code variables are asked for as code blocks now; the
-code rule stays so that the value prompt the benchmarks measured did not change."""
 
 
 def read_code_update(text: str, code: Sequence[CodeParameter]) -> Reply:
@@ -79,7 +66,11 @@ def aggregate(critiques: list[str]) -> str:
 
 
 class TextGrad(Optimizer):
-    """TextGrad (Yuksekgonul et al., 2024): backward critiques, then per-variable updates."""
+    """TextGrad (Yuksekgonul et al., 2024): backward critiques, then per-variable updates.
+
+    ``memory_size=k`` (TextGrad's momentum) shows each variable's update request
+    its last ``k`` values with the critique each received; 0 shows none.
+    """
 
     def __init__(
         self,
@@ -89,14 +80,20 @@ class TextGrad(Optimizer):
         max_backward_calls: int = 16,
         objective: str | None = None,
         max_tokens: int | None = None,
+        memory_size: int = 0,
         budget: Budget | None = None,
     ):
         super().__init__(parameters, llm, budget=budget)
         if not isinstance(max_backward_calls, int) or max_backward_calls < 0:
             raise ValueError(f"max_backward_calls must be an int >= 0, got {max_backward_calls!r}")
+        if not isinstance(memory_size, int) or isinstance(memory_size, bool) or memory_size < 0:
+            raise ValueError(f"memory_size must be an int >= 0, got {memory_size!r}")
         self.max_backward_calls = max_backward_calls
         self.objective = objective
         self.max_tokens = max_tokens
+        self.memory_size = memory_size
+        self.memory: dict[str, list[dict[str, Any]]] = {}
+        """Per variable name: its earlier values with their critiques, oldest first."""
 
     def gradients(
         self, graph: FeedbackGraph, *, temperature: float = 0.0, seed: int | None = None
@@ -165,10 +162,43 @@ class TextGrad(Optimizer):
             lines.append(f"Description: {p.description}")
         if p.constraint is not None:
             lines.append(f"Constraint: {p.constraint.describe()}")
+        earlier = self.memory.get(p.name, [])
+        if earlier:
+            lines.append(MEMORY_TITLE)
+            lines += [
+                f"{i}. {elide(json.dumps(e['value'], ensure_ascii=False), VALUE_CHARS)}\n"
+                f"   feedback: {elide(e['feedback'], CRITIQUE_CHARS)}"
+                for i, e in enumerate(earlier, 1)
+            ]
         lines += [f"Current value:\n{current}", f"Feedback:\n{critique}"]
         return "\n".join(lines)
 
-    def _improve(self, p: Parameter, critique: str, temperature, seed) -> tuple[Any, str]:
+    def after_step(
+        self, result: StepResult, before: dict[str, Any], graph: FeedbackGraph | None
+    ) -> None:
+        """Remember each criticised variable's value and critique (``memory_size``)."""
+        if not self.memory_size:
+            return
+        for name, critique in result.details.get("gradients", {}).items():
+            if name in before:
+                entry = {"value": jsonable(before[name]), "feedback": critique}
+                kept = self.memory.get(name, []) + [entry]
+                self.memory[name] = kept[-self.memory_size :]
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"memory": {k: list(v) for k, v in self.memory.items()}}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        memory = state.get("memory", {})
+        if not isinstance(memory, dict) or not all(
+            isinstance(v, list)
+            and all(isinstance(e, dict) and {"value", "feedback"} <= set(e) for e in v)
+            for v in memory.values()
+        ):
+            raise StateError("TextGrad state 'memory' must map names to lists of {value, feedback}")
+        self.memory = {k: list(v) for k, v in memory.items()}
+
+    def _improve(self, p: Parameter, critique: str, options: dict[str, Any]) -> Reply:
         schema = {
             "type": "object",
             "properties": {
@@ -178,20 +208,20 @@ class TextGrad(Optimizer):
             "required": ["reasoning", "value"],
             "additionalProperties": False,
         }
-        completion = self.complete(
-            [
-                {"role": "system", "content": UPDATE_PROMPT},
-                {"role": "user", "content": self.update_request(p, critique)},
-            ],
-            temperature=temperature,
-            seed=seed,
-            max_tokens=self.max_tokens or reply_tokens([p]),
-            json_schema=schema,
+
+        def read(completion: Completion) -> Reply:
+            reply = read_object(completion.text, completion.json)
+            if "value" not in reply:
+                raise ReplyError(f"the reply for {p.name} has no 'value'")
+            return Reply(str(reply.get("reasoning") or ""), suggestion={p.name: reply["value"]})
+
+        messages = [
+            {"role": "system", "content": UPDATE_PROMPT},
+            {"role": "user", "content": self.update_request(p, critique)},
+        ]
+        return self.ask_values(
+            messages, [p], schema=schema, read=read, max_tokens=self.max_tokens, **options
         )
-        reply = read_object(completion.text, completion.json)
-        if "value" not in reply:
-            raise ReplyError(f"the reply for {p.name} has no 'value'")
-        return reply["value"], str(reply.get("reasoning") or "")
 
     def _improve_code(
         self,
@@ -202,8 +232,9 @@ class TextGrad(Optimizer):
     ) -> Reply:
         system = f"{UPDATE_TASK}\n{code_reply_format([p])}"
         messages = code_call_messages(system, self.update_request(p, critique), chosen)
-        room = self.max_tokens or reply_tokens([p])
-        return ask_for_code(self, messages, [p], room, read=read_code_update, **options)
+        return self.ask_code(
+            messages, [p], read=read_code_update, max_tokens=self.max_tokens, **options
+        )
 
     def propose(
         self, graph: FeedbackGraph, *, temperature: float = 0.0, seed: int | None = None
@@ -213,12 +244,13 @@ class TextGrad(Optimizer):
         gradients = self.gradients(graph, temperature=temperature, seed=seed)
         code, others = split_code(graph.parameters)
         values, reasons = {}, []
+        options = {"temperature": temperature, "seed": seed}
         for p in others:
             if p in gradients:
-                values[p.name], why = self._improve(p, gradients[p], temperature, seed)
-                reasons.append(f"{p.name}: {why}")
+                reply = self._improve(p, gradients[p], options)
+                values.update(reply.suggestion)
+                reasons.append(f"{p.name}: {reply.reasoning}")
         chosen = dict(values)
-        options = {"temperature": temperature, "seed": seed}
         for p in code:
             if p in gradients:
                 reply = self._improve_code(p, gradients[p], chosen, options)

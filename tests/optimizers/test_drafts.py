@@ -7,7 +7,8 @@ import json
 import pytest
 
 from optimizers import OptoPrime, OptoPrimeMulti
-from optimizers.drafts import DRAFT_SYSTEM_PROMPT, is_stub, specification
+from optimizers.drafts import is_stub, specification
+from optimizers.prompts import DRAFT_SYSTEM_PROMPT
 from trace_engine import bundle, node
 
 DRAFT = "```python\ndef halve(x):\n    return x // 2\n```"

@@ -5,7 +5,7 @@ import pytest
 from optimizers import OPRO, TextGrad
 from optimizers.textgrad import aggregate
 from trace_engine import StateError, bundle, node
-from trace_engine.llm import Budget
+from trace_engine.llm import Budget, BudgetExceeded
 
 
 def test_opro_shows_history_sorted_worst_first_and_applies(scripted, suggest_reply):
@@ -124,9 +124,9 @@ def test_textgrad_budget_exceeded_mid_step_changes_nothing():
     y = a + b
     opt = TextGrad([a, b], _critic, budget=Budget(max_calls=2))
     opt.backward(y, "bigger")
-    result = opt.step()
-    assert result.error_type == "BudgetExceeded"
-    assert (a.data, b.data) == (1, 1) and result.calls == 2
+    with pytest.raises(BudgetExceeded, match="call budget"):
+        opt.step()
+    assert (a.data, b.data) == (1, 1) and opt.meter.total.calls == 2 and opt.history == []
 
 
 def test_textgrad_reply_without_value_is_an_error():
@@ -149,5 +149,5 @@ def test_aggregate_and_bad_options():
     x = node(1, trainable=True, name="tg_opts")
     with pytest.raises(ValueError, match="max_backward_calls"):
         TextGrad([x], _critic, max_backward_calls=-1)
-    with pytest.raises(ValueError, match="history_size"):
-        OPRO([x], _critic, history_size=0)
+    with pytest.raises(ValueError, match="memory_size"):
+        OPRO([x], _critic, memory_size=0)

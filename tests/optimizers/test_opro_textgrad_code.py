@@ -5,9 +5,9 @@ import json
 import pytest
 
 from optimizers import OPRO, TextGrad
-from optimizers.opro import SYSTEM_PROMPT
-from optimizers.optoprime import suggestion_schema
-from optimizers.textgrad import UPDATE_PROMPT
+from optimizers.prompts import OPRO_SYSTEM_PROMPT as SYSTEM_PROMPT
+from optimizers.prompts import UPDATE_PROMPT
+from optimizers.schemas import suggestion_schema
 from trace_engine import bundle, node
 from trace_engine.llm import CallableLLM
 

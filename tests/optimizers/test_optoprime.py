@@ -4,7 +4,7 @@ import pytest
 
 from optimizers import NoFeedback, OptoPrime, StepResult
 from trace_engine import ExecutionError, Range, StateError, bundle, node
-from trace_engine.llm import Budget, LLMError
+from trace_engine.llm import Budget, BudgetExceeded, LLMError
 
 
 def _numeric(name="opt_x", value=3, **kwargs):
@@ -271,9 +271,9 @@ def test_budget_exceeded_mid_step_leaves_parameters_unchanged(scripted, suggest_
     opt = OptoPrime([x], scripted(suggest_reply(budget_x=5)), budget=Budget(max_calls=1))
     opt.backward(y, "more")
     assert opt.step().applied == {"budget_x": 5}
-    second = opt.step()
-    assert second.error_type == "BudgetExceeded" and "call budget" in second.error
-    assert x.data == 5 and second.calls == 0
+    with pytest.raises(BudgetExceeded, match="call budget"):
+        opt.step()
+    assert x.data == 5 and len(opt.history) == 1 and opt.meter.total.calls == 1
 
 
 def test_llm_error_fails_the_step_cleanly(scripted):
@@ -288,13 +288,13 @@ def test_llm_error_fails_the_step_cleanly(scripted):
     assert result.error_type == "LLMError" and "server down" in result.error and x.data == 3
 
 
-def test_step_without_feedback_is_recorded_not_crashed(scripted):
+def test_step_without_feedback_is_a_caller_error(scripted):
     x = node(1, trainable=True, name="nofb_x")
     llm = scripted("TERMINATE")
     opt = OptoPrime([x], llm)
-    result = opt.step()
-    assert result.error_type == NoFeedback.__name__ and "backward" in result.error
-    assert llm.prompts == []
+    with pytest.raises(NoFeedback, match="backward"):
+        opt.step()
+    assert llm.prompts == [] and opt.history == []
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 from optimizers import BeamSearch, BestSoFar, OptoPrime, OptoPrimeMulti
 from optimizers.search import temperature_spread
 from trace_engine import StateError, node
-from trace_engine.llm import Budget
+from trace_engine.llm import Budget, BudgetExceeded
 
 
 def _counting_llm(values, name="ms_x"):
@@ -132,8 +132,9 @@ def test_budget_exceeded_among_candidates_leaves_parameters_unchanged():
         workers=1,
     )
     opt.backward(y, "y should be 17")
-    result = opt.step()
-    assert result.error_type == "BudgetExceeded" and x.data == 0 and result.calls == 2
+    with pytest.raises(BudgetExceeded):
+        opt.step()
+    assert x.data == 0 and opt.meter.total.calls == 2
 
 
 def test_candidates_alternate_between_the_approaches():
@@ -246,5 +247,6 @@ def test_beam_search_failure_returns_to_the_best_setting():
         raise RuntimeError("program crashed")
 
     beam.run = broken_run
-    result = beam.step()
-    assert result.error_type == "RuntimeError" and x.data == 3
+    with pytest.raises(RuntimeError, match="program crashed"):
+        beam.step()
+    assert x.data == 3

@@ -1,7 +1,7 @@
 import pytest
 
-from optimizers.optoprime import suggestion_schema
 from optimizers.replies import ReplyError, read_reply
+from optimizers.schemas import suggestion_schema
 from optimizers.values import convert, format_code, value_schema
 from trace_engine import Choices, InvalidUpdate, bundle, node
 

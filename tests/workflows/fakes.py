@@ -25,6 +25,7 @@ class FakeStepResult:
     cost: float = 0.0
     calls: int = 0
     error: str | None = None
+    error_type: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -49,7 +50,7 @@ class ScriptedOptimizer:
         zero_feedback(self.outputs)
         self.outputs = []
 
-    def backward(self, output, feedback) -> None:
+    def backward(self, output, feedback, *, score=None) -> None:
         output.backward(feedback)
         self.outputs.append(output)
 

@@ -59,6 +59,8 @@ class UsageStats:
 @dataclass
 class _Scope:
     name: str
+    owner: object
+    """The meter whose tag opened the scope: only its calls count in the scope."""
     stats: UsageStats = field(default_factory=UsageStats)
 
 
@@ -83,7 +85,7 @@ class Meter:
         Tags nest; each call counts once under the innermost tag in ``by_tag()``
         and in the stats of every enclosing block.
         """
-        scope = _Scope(str(name))
+        scope = _Scope(str(name), self)
         token = _scopes.set((*_scopes.get(), scope))
         try:
             yield scope.stats
@@ -103,7 +105,7 @@ class Meter:
         self._record(backend, lambda s: _add_error(s, seconds))
 
     def _record(self, backend: str, update) -> None:
-        scopes = _scopes.get()
+        scopes = [s for s in _scopes.get() if s.owner is self]
         with self._lock:
             targets = [self._total, self._backends.setdefault(backend, UsageStats())]
             if scopes:

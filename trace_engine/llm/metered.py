@@ -33,21 +33,34 @@ class Metered(LLMWrapper):
     """Checks budgets before each call and reports the call to a meter after it.
 
     ``meter=None`` reports to the process-wide :func:`get_meter`. Budgets checked
-    are ``budget`` (if given) and any made active with :meth:`Budget.active`.
+    are ``budget`` (if given) and, unless ``active=False``, any made active with
+    :meth:`Budget.active` (``active=False`` suits a Metered stacked over an LLM that
+    already checks them, so that they are not charged twice). A cached completion
+    spends nothing: it counts as a cache hit, not as a call.
     A USD limit on a backend whose price is unknown (``priced`` is false) raises
     :class:`BudgetNotEnforceable`, here or at the first call, instead of never
     being reached.
     """
 
-    def __init__(self, inner: LLM, meter: Meter | None = None, budget: Budget | None = None):
+    def __init__(
+        self,
+        inner: LLM,
+        meter: Meter | None = None,
+        budget: Budget | None = None,
+        *,
+        active: bool = True,
+    ):
         super().__init__(inner)
         self.meter = meter
         self.budget = budget
+        self.active = active
         if budget is not None:
             self._check_enforceable([budget])
 
     def _budgets(self) -> list[Budget]:
         found = [self.budget] if self.budget is not None else []
+        if not self.active:
+            return found
         return found + [b for b in active_budgets() if b is not self.budget]
 
     def _check_enforceable(self, budgets: list[Budget]) -> None:
@@ -74,12 +87,15 @@ class Metered(LLMWrapper):
 
     def _finish(self, held, result: Completion | None, seconds: float) -> None:
         meter = self.meter or get_meter()
-        usage = result.usage if result is not None else None
-        cost = result.cost if result is not None else 0.0
+        spent = result is not None and not result.cached
+        usage = result.usage if spent else None
+        cost = result.cost if spent else 0.0
         for b, r in held:
-            b.settle(r, usage, cost, seconds)
+            b.settle(r, usage, cost, seconds if spent else 0.0)
         if result is None:
             meter.record_error(self.id, seconds)
+        elif result.cached:
+            meter.record_hit(self.id)
         else:
             meter.record_call(self.id, result.usage, result.cost, seconds)
 
