@@ -208,8 +208,10 @@ def test_textgrad_memory_shows_a_variables_earlier_values_and_critiques():
     updates = iter([2, 3])
 
     def llm(messages):
-        if messages[-1]["content"].startswith("Step:"):
-            return json.dumps({"a": f"critique {x.data}"})
+        user = messages[-1]["content"]
+        if user.startswith("Step:"):
+            asked = user.rsplit("Give feedback for: ", 1)[1].split(", ")
+            return json.dumps({a: f"critique {x.data}" for a in asked})
         return json.dumps({"reasoning": "r", "value": next(updates)})
 
     spy = Spy(llm)
