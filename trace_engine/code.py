@@ -3,8 +3,10 @@
 New source is data until the program calls the function. Accepting it is
 parse-only (:func:`trace_engine.source.check_proposal`: imports plus the one
 function, same name and signature, literal defaults; and none of the escape
-hatches of :func:`trace_engine.source.forbidden_uses` that the original did not
-already use), so an optimizer step runs nothing an LLM wrote. A refused update
+hatches, file, process or network access of
+:func:`trace_engine.source.forbidden_uses` (``in_host=True``: the function runs
+in this process) that the original did not already use), so an optimizer step
+runs nothing an LLM wrote. A refused update
 raises :class:`~trace_engine.errors.InvalidCodeError` and keeps the old code.
 
 The callable is built from whatever the current source is, on the first call
@@ -163,7 +165,7 @@ class CodeParameter(Parameter):
         source = normalize(value)
         what = f"{self.name}: new code"
         tree = check_proposal(source, self.fn_name, self.signature, what)
-        uses = added_forbidden_uses(tree, self._original)
+        uses = added_forbidden_uses(tree, self._original, in_host=True)
         if uses:
             raise InvalidCodeError(refusal(uses, what))
         source = super().validate(source)

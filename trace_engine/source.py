@@ -23,6 +23,7 @@ import functools
 import textwrap
 import types
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from trace_engine.errors import InvalidCodeError
 
@@ -307,8 +308,84 @@ _DUNDERS_AND_FRAMES = {
 _ATTRIBUTE_CALLS = {"getattr", "setattr", "delattr", "hasattr"}
 _DYNAMIC_BASES = {"sys", "os", "builtins"}
 
+# What code that runs in the host process (a code parameter's function) may not
+# start doing either: touch files, processes or the network.
+_HOST_MODULES = {
+    "subprocess": "starts processes",
+    "multiprocessing": "starts processes",
+    "pty": "starts processes",
+    "shutil": "copies, moves and deletes files",
+    "socket": "opens network connections",
+    "urllib": "reaches the network",
+    "http": "reaches the network",
+    "ftplib": "reaches the network",
+    "smtplib": "reaches the network",
+    "webbrowser": "starts programs",
+}
+_FILE_CHANGES = (
+    "remove unlink rmdir removedirs rename renames replace truncate chmod chown link "
+    "symlink mkdir makedirs mkfifo open write putenv unsetenv chdir"
+)
+_HOST_ATTRIBUTES = {
+    **{f"os.{name}": "changes files or the process's state" for name in _FILE_CHANGES.split()},
+    **{
+        f"os.{name}": "starts processes"
+        for name in [
+            "system",
+            "popen",
+            "execl",
+            "execle",
+            "execlp",
+            "execlpe",
+            "execv",
+            "execve",
+            "execvp",
+            "execvpe",
+            "spawnl",
+            "spawnle",
+            "spawnlp",
+            "spawnlpe",
+            "spawnv",
+            "spawnve",
+            "spawnvp",
+            "spawnvpe",
+            "posix_spawn",
+            "posix_spawnp",
+            "startfile",
+        ]
+    },
+}
+_HOST_NAMES = {"open": "opens files"}
+_HOST_ATTRIBUTE_NAMES = {
+    "unlink": "deletes files",
+    "rmdir": "deletes directories",
+    "rmtree": "deletes directories",
+    "write_text": "writes files",
+    "write_bytes": "writes files",
+    "touch": "creates files",
+    "symlink_to": "creates links",
+    "hardlink_to": "creates links",
+}
 
-def forbidden_uses(source: str | ast.AST) -> list[str]:
+
+@dataclass(frozen=True)
+class _Policy:
+    modules: dict[str, str]
+    attributes: dict[str, str]
+    names: dict[str, str]
+    attribute_names: dict[str, str]
+
+
+_ESCAPES = _Policy(_MODULES, _ATTRIBUTES, _NAMES, _DUNDERS_AND_FRAMES)
+_IN_HOST = _Policy(
+    {**_MODULES, **_HOST_MODULES},
+    {**_ATTRIBUTES, **_HOST_ATTRIBUTES},
+    {**_NAMES, **_HOST_NAMES},
+    {**_DUNDERS_AND_FRAMES, **_HOST_ATTRIBUTE_NAMES},
+)
+
+
+def forbidden_uses(source: str | ast.AST, *, in_host: bool = False) -> list[str]:
     """Each use in ``source`` of the interpreter's escape hatches, as ``"name: why"``, in order.
 
     Refused: the modules atexit, builtins, gc, inspect, time, timeit, resource,
@@ -324,33 +401,41 @@ def forbidden_uses(source: str | ast.AST) -> list[str]:
     followed. An empty list means none was found; it is a static check that a
     sandbox backs up, not a proof of safety. Source that does not parse has no
     uses (it is refused for not parsing).
+
+    ``in_host=True`` is for code that will run in this process rather than in a
+    sandbox: it also refuses touching files, processes or the network
+    (``open``, ``os.remove``, ``os.system``, ``shutil``, ``subprocess``,
+    ``socket``, ``.unlink()``, ``.write_text()``, ...).
     """
-    return [text for _, text in _found(source)]
+    return [text for _, text in _found(source, in_host)]
 
 
-def added_forbidden_uses(source: str | ast.AST, original: str | ast.AST) -> list[str]:
+def added_forbidden_uses(
+    source: str | ast.AST, original: str | ast.AST, *, in_host: bool = False
+) -> list[str]:
     """The :func:`forbidden_uses` of ``source`` whose kind ``original`` does not use already.
 
     A function that reads the clock may go on reading it (``time.monotonic`` in
     the original allows ``time.time`` in a rewrite); one that did not may not start.
     """
-    allowed = {key for key, _ in _found(original)}
-    return [text for key, text in _found(source) if key not in allowed]
+    allowed = {key for key, _ in _found(original, in_host)}
+    return [text for key, text in _found(source, in_host) if key not in allowed]
 
 
-def _found(source: str | ast.AST) -> tuple[tuple[str, str], ...]:
+def _found(source: str | ast.AST, in_host: bool) -> tuple[tuple[str, str], ...]:
     """``(kind, "name: why")`` of each forbidden use, without repeats."""
     if isinstance(source, str):
-        return _found_in_text(source)
+        return _found_in_text(source, in_host)
     nodes = list(ast.walk(source))
-    return tuple(dict.fromkeys(_uses(nodes, _module_aliases(nodes))))
+    policy = _IN_HOST if in_host else _ESCAPES
+    return tuple(dict.fromkeys(_uses(nodes, _module_aliases(nodes), policy)))
 
 
 @functools.lru_cache(maxsize=64)
-def _found_in_text(source: str) -> tuple[tuple[str, str], ...]:
+def _found_in_text(source: str, in_host: bool) -> tuple[tuple[str, str], ...]:
     """:func:`_found` of source text (an original is asked about at every proposal)."""
     try:
-        return _found(ast.parse(source))
+        return _found(ast.parse(source), in_host)
     except (SyntaxError, ValueError):
         return ()
 
@@ -392,58 +477,63 @@ def _dotted(node: ast.expr, aliases: dict[str, str]) -> str | None:
     return None
 
 
-def _module_rule(dotted: str) -> tuple[str, str] | None:
+def _module_rule(dotted: str, policy: _Policy) -> tuple[str, str] | None:
     top = dotted.split(".")[0]
-    if top in _MODULES:
-        return top, f"{dotted}: {_MODULES[top]}"
-    for name, why in _ATTRIBUTES.items():
+    if top in policy.modules:
+        return top, f"{dotted}: {policy.modules[top]}"
+    for name, why in policy.attributes.items():
         if dotted == name or dotted.startswith(name + "."):
             return name, f"{name}: {why}"
     return None
 
 
-def _uses(nodes: list[ast.AST], aliases: dict[str, str]) -> Iterator[tuple[str, str]]:
+def _uses(
+    nodes: list[ast.AST], aliases: dict[str, str], policy: _Policy
+) -> Iterator[tuple[str, str]]:
+    attribute_names = policy.attribute_names
     for node in nodes:
         if isinstance(node, ast.Import):
             for a in node.names:
-                rule = _module_rule(a.name)
+                rule = _module_rule(a.name, policy)
                 if rule:
                     yield rule
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            rule = _module_rule(node.module)
+            rule = _module_rule(node.module, policy)
             if rule:
                 yield rule
             for a in node.names:
-                rule = _module_rule(f"{node.module}.{a.name}")
+                rule = _module_rule(f"{node.module}.{a.name}", policy)
                 if rule:
                     yield rule
         elif isinstance(node, ast.Attribute):
-            if node.attr in _DUNDERS_AND_FRAMES:
-                yield node.attr, f"{node.attr}: {_DUNDERS_AND_FRAMES[node.attr]}"
+            if node.attr in attribute_names:
+                yield node.attr, f"{node.attr}: {attribute_names[node.attr]}"
             dotted = _dotted(node, aliases)
-            rule = _module_rule(dotted) if dotted else None
+            rule = _module_rule(dotted, policy) if dotted else None
             if rule:
                 yield rule
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            if node.id in _NAMES and node.id not in aliases:
-                yield node.id, f"{node.id}: {_NAMES[node.id]}"
+            if node.id in policy.names and node.id not in aliases:
+                yield node.id, f"{node.id}: {policy.names[node.id]}"
         elif (
             isinstance(node, ast.Constant)
             and isinstance(node.value, str)
-            and node.value in _DUNDERS_AND_FRAMES
+            and node.value in attribute_names
         ):
-            yield node.value, f"{node.value}: {_DUNDERS_AND_FRAMES[node.value]}"
+            yield node.value, f"{node.value}: {attribute_names[node.value]}"
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            yield from _attribute_call(node, aliases)
+            yield from _attribute_call(node, aliases, policy)
 
 
-def _attribute_call(call: ast.Call, aliases: dict[str, str]) -> Iterator[tuple[str, str]]:
+def _attribute_call(
+    call: ast.Call, aliases: dict[str, str], policy: _Policy
+) -> Iterator[tuple[str, str]]:
     if call.func.id not in _ATTRIBUTE_CALLS or len(call.args) < 2:
         return
     target, attribute = call.args[0], call.args[1]
     base = _dotted(target, aliases)
     if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str):
-        rule = _module_rule(f"{base}.{attribute.value}") if base else None
+        rule = _module_rule(f"{base}.{attribute.value}", policy) if base else None
         if rule:
             yield rule
     elif base and base.split(".")[0] in _DYNAMIC_BASES:

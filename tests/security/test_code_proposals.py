@@ -31,6 +31,11 @@ def _trainable():
     return add_one
 
 
+def wipe(path: str) -> None:
+    """What a hostile annotation calls: empties the canary (visible to proposals of this module)."""
+    Path(path).write_text("")
+
+
 @pytest.fixture
 def canary(tmp_path) -> Path:
     """A file that proposed code tries to delete or truncate."""
@@ -71,8 +76,8 @@ def test_a_default_value_that_runs_code_is_refused(canary):
 @pytest.mark.parametrize(
     "code",
     [
-        "def add_one(x: open({canary!r}, 'w').close(), step=1):\n    return x + step\n",
-        "def add_one(x, step=1) -> open({canary!r}, 'w').close():\n    return x + step\n",
+        "def add_one(x: wipe({canary!r}), step=1):\n    return x + step\n",
+        "def add_one(x, step=1) -> wipe({canary!r}):\n    return x + step\n",
     ],
     ids=["annotation", "return-annotation"],
 )
@@ -82,7 +87,7 @@ def test_annotations_of_a_proposal_are_kept_as_text_and_never_evaluated(canary, 
     assert fn(1).data == 2
     assert canary.read_text() == "still here"
     annotations = param.function.__annotations__
-    assert all(isinstance(a, str) and "open(" in a for a in annotations.values())
+    assert all(isinstance(a, str) and "wipe(" in a for a in annotations.values())
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
@@ -103,6 +108,17 @@ def test_a_function_body_that_patches_builtins_is_refused_with_the_reason():
     assert "builtins: can patch the interpreter's built-in functions" in result.rejected[param.name]
     fn(1)
     assert len([1, 2]) == 2
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_a_function_body_that_deletes_files_is_refused_before_it_can_run(canary, optimizer):
+    code = (
+        f"import os\n\ndef add_one(x, step=1):\n    os.remove({str(canary)!r})\n    return x + 1\n"
+    )
+    fn, param, result = _step(optimizer, code)
+    assert "os.remove: changes files" in result.rejected[param.name]
+    assert fn(1).data == 1
+    assert canary.read_text() == "still here"
 
 
 @pytest.mark.parametrize(

@@ -84,16 +84,28 @@ class Holder(Module):
         return x
 
 
-def test_loading_a_saved_module_runs_none_of_its_code(tmp_path):
+@pytest.mark.parametrize(
+    "code, reason",
+    [
+        (
+            "import os\nos.remove({canary!r})\ndef act(self, x):\n    return x\n",
+            "top-level expression",
+        ),
+        ("import os\ndef act(self, x):\n    os.remove({canary!r})\n    return x\n", "os.remove"),
+    ],
+    ids=["top-level", "body"],
+)
+def test_loading_a_saved_module_runs_none_of_its_code(tmp_path, code, reason):
     canary = tmp_path / "canary.txt"
     canary.write_text("still here")
-    holder = Holder()
     path = tmp_path / "parameters.json"
-    holder.save(path)
+    Holder().save(path)
     saved = json.loads(path.read_text())
     (entry,) = saved["parameters"].values()
-    entry["value"] = f"import os\nos.remove({str(canary)!r})\ndef act(self, x):\n    return x\n"
+    entry["value"] = code.format(canary=str(canary))
     path.write_text(json.dumps(saved))
-    with pytest.raises(StateError, match="top-level expression `os.remove"):
-        Holder().load(path)
+    holder = Holder()
+    with pytest.raises(StateError, match=reason):
+        holder.load(path)
+    holder.act(1)
     assert canary.read_text() == "still here"

@@ -6,6 +6,7 @@ import pytest
 
 from trace_engine import InvalidCodeError
 from trace_engine.source import (
+    added_forbidden_uses,
     check_definitions,
     check_proposal,
     find_function,
@@ -150,3 +151,33 @@ def test_definitions_refuse_what_runs_when_the_module_is_executed(source, reason
     with pytest.raises(InvalidCodeError, match="^the code ") as refused:
         check_definitions(source)
     assert reason in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "body, use",
+    [
+        ("import os\n    os.remove(x)", "os.remove"),
+        ("from os import unlink\n    unlink(x)", "os.unlink"),
+        ("import os\n    os.system('rm -rf x')", "os.system"),
+        ("import shutil\n    shutil.rmtree(x)", "shutil"),
+        ("import subprocess\n    subprocess.run(['rm', x])", "subprocess"),
+        ("import socket", "socket"),
+        ("return open(x, 'w')", "open"),
+        ("x.unlink()", "unlink"),
+        ("x.write_text('')", "write_text"),
+    ],
+)
+def test_code_that_runs_in_the_host_may_not_touch_files_processes_or_the_network(body, use):
+    source = f"def f(x):\n    {body}\n"
+    assert forbidden_uses(source) == [], "a sandbox, not this policy, guards files by default"
+    uses = forbidden_uses(source, in_host=True)
+    assert any(u.startswith(use) for u in uses), uses
+
+
+def test_a_rewrite_may_keep_what_the_original_already_did():
+    original = "def f(path):\n    with open(path) as fh:\n        return fh.read()\n"
+    rewrite = "def f(path):\n    return open(path).read()\n"
+    assert added_forbidden_uses(rewrite, original, in_host=True) == []
+    assert added_forbidden_uses(rewrite, "def f(path):\n    return path\n", in_host=True) == [
+        "open: opens files"
+    ]
