@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.workflows.scripted_server import ScriptedServer
+from tests.workflows.test_cli import cli
 
-ROOT = Path(__file__).resolve().parents[2]
 TASK = {
     "entry_point": "add",
     "code": "def add(a, b):\n    return a - b\n",
@@ -21,16 +19,7 @@ TASK = {
 
 
 def _cli(*args, cache: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRACE_ENGINE_CACHE_DIR": str(cache)}
-    env.pop("TRACE_ENGINE_LLM", None)
-    return subprocess.run(
-        [sys.executable, "-m", "workflows.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-    )
+    return cli(*args, env_extra={"TRACE_ENGINE_CACHE_DIR": str(cache)}, timeout=300)
 
 
 @pytest.mark.parametrize(
