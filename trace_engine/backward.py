@@ -17,25 +17,16 @@ from typing import Any
 
 from trace_engine.errors import GraphError
 from trace_engine.graph import paused_gc, topological_order
-from trace_engine.nodes import Node, Parameter, check_is_node
+from trace_engine.nodes import FEEDBACK_TYPES, Node, Parameter, attach_feedback, check_is_node
 
-FEEDBACK_TYPES = (str, int, float, bool, dict, list, tuple)
-
-
-def attach_feedback(node: Node, feedback: Any) -> None:
-    """Attach ``feedback`` to ``node``; a node may receive several."""
-    check_is_node(node, "backward()")
-    if not isinstance(feedback, FEEDBACK_TYPES):
-        raise TypeError(
-            "feedback must be text, a number, or a dict/list of them; "
-            f"got {type(feedback).__name__}"
-        )
-    if node.is_leaf and not node.trainable:
-        raise GraphError(
-            f"node {node.name!r} is not the output of any traced operation, so no parameter "
-            "can receive its feedback; call backward() on a node computed from parameters"
-        )
-    node._feedback = (*node._feedback, feedback)
+__all__ = [
+    "FEEDBACK_TYPES",
+    "FeedbackGraph",
+    "attach_feedback",
+    "feedback_graph",
+    "outputs_with_feedback",
+    "zero_feedback",
+]
 
 
 def outputs_with_feedback(parameters: Iterable[Node]) -> list[Node]:
@@ -114,7 +105,7 @@ class FeedbackGraph:
             seen = {start}
             stack = [start]
             while stack:
-                for child in children[stack.pop()]:
+                for child in children[stack.pop()] or ():
                     if child not in seen:
                         seen.add(child)
                         stack.append(child)
@@ -137,13 +128,18 @@ class _PositionLinks:
 
     def __init__(self, graph: FeedbackGraph, positions: dict[int, int]):
         self.positions = positions
-        self.children: list[list[int]] = [[] for _ in range(len(graph.nodes))]
-        get = positions.get
+        children: list[list[int] | None] = [None] * len(graph.nodes)
+        get, ident = positions.get, id
         for position, n in enumerate(graph.nodes):
             for parent in n._parents:
-                at = get(id(parent))
+                at = get(ident(parent))
                 if at is not None:
-                    self.children[at].append(position)
+                    below = children[at]
+                    if below is None:
+                        children[at] = [position]
+                    else:
+                        below.append(position)
+        self.children = children
         self.outputs = {positions[id(o)]: i for i, o in enumerate(graph.outputs)}
 
     def position_of(self, n: Node) -> int | None:
@@ -170,16 +166,18 @@ def _paths(parameters: Sequence[Parameter], outputs: list[Node]) -> FeedbackGrap
     used: list[Parameter] = []
     wanted = {id(p) for p in parameters}
     positions: dict[int, int] = {}
+    keep, ident = nodes.append, id
     for n in topological_order(outputs):
-        if id(n) in wanted:
+        key = ident(n)
+        if key in wanted:
             used.append(n)
         else:
             for p in n._parents:
-                if id(p) in positions:
+                if ident(p) in positions:
                     break
             else:
                 continue
-        positions[id(n)] = len(nodes)
-        nodes.append(n)
+        positions[key] = len(nodes)
+        keep(n)
     reached = [o for o in outputs if id(o) in positions and o._feedback]
     return FeedbackGraph(nodes, used, reached, _positions=positions)

@@ -48,25 +48,32 @@ class paused_gc:  # noqa: N801 - used like a function: ``with paused_gc():``
 def topological_order(roots: Iterable[Node]) -> list[Node]:
     """``roots`` and all their ancestors, each after its parents (iterative, O(V + E)).
 
-    The visited set belongs to this call, so concurrent passes never interfere."""
+    The visited set belongs to this call, so concurrent passes never interfere.
+    Leaves are placed as soon as they are met, without a stack frame of their own."""
     order: list[Node] = []
     visited: set[int] = set()
-    add = visited.add
+    add, place, ident = visited.add, order.append, id
     for root in roots:
-        if id(root) in visited:
+        if ident(root) in visited:
             continue
-        add(id(root))
+        add(ident(root))
+        if not root._parents:
+            place(root)
+            continue
         stack = [(root, iter(root._parents))]
         while stack:
             current, parents = stack[-1]
             for parent in parents:
-                if id(parent) not in visited:
-                    add(id(parent))
-                    stack.append((parent, iter(parent._parents)))
-                    break
+                key = ident(parent)
+                if key not in visited:
+                    add(key)
+                    if parent._parents:
+                        stack.append((parent, iter(parent._parents)))
+                        break
+                    place(parent)
             else:
                 stack.pop()
-                order.append(current)
+                place(current)
     return order
 
 

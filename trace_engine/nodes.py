@@ -191,8 +191,6 @@ class Node:
 
     def backward(self, feedback: Any = "") -> None:
         """Attach feedback (text, a number or a structured value) to this output."""
-        from trace_engine.backward import attach_feedback
-
         attach_feedback(self, feedback)
 
     def zero_feedback(self) -> None:
@@ -696,6 +694,26 @@ def _failed(op: ops.Op, exc: Exception, parents: tuple[Node, ...]) -> ExecutionE
         op=op if parents else None,
     )
     return ExecutionError(error)
+
+
+FEEDBACK_TYPES = (str, int, float, bool, dict, list, tuple)
+
+
+def attach_feedback(node: Node, feedback: Any) -> None:
+    """Attach ``feedback`` to ``node``; a node may receive several."""
+    if not isinstance(node, Node):
+        check_is_node(node, "backward()")
+    if not isinstance(feedback, FEEDBACK_TYPES):
+        raise TypeError(
+            "feedback must be text, a number, or a dict/list of them; "
+            f"got {type(feedback).__name__}"
+        )
+    if not node._parents and not node.trainable:
+        raise GraphError(
+            f"node {node.name!r} is not the output of any traced operation, so no parameter "
+            "can receive its feedback; call backward() on a node computed from parameters"
+        )
+    node._feedback = (*node._feedback, feedback)
 
 
 def check_is_node(value: Any, what: str) -> Node:
