@@ -221,3 +221,14 @@ def test_threads_build_backpropagate_and_render_at_once():
         t.join()
     assert errors == []
     assert set(results.values()) == {401} and len(results) == 120
+
+
+def test_outputs_with_equal_values_keep_their_own_feedback():
+    x = node(1, trainable=True)
+    a, b = x + 1, x * 2
+    assert a == b and a is not b
+    a.backward("from a")
+    b.backward("from b")
+    graph = feedback_graph([x])
+    assert graph.feedback == {a: ["from a"], b: ["from b"]}
+    assert len({a, b}) == 2
