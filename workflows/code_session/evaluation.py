@@ -1,21 +1,26 @@
 """Measuring the original function (the baseline) and judging each candidate against it.
 
 A candidate is validated (parses, same name and signature), then run in a
-sandbox: differential check on the recorded inputs and the tests; only if it
-passes is it timed, in a fresh sandbox, the same way as the baseline.
+sandbox: differential check on the recorded inputs and the tests (which pass
+only if the sandboxed process also exits with status 0); only if it passes is
+it timed, from outside, in fresh sandboxed runs, the same way as the baseline
+(see ``measure.time_in_processes``).
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trace_engine.errors import InvalidCodeError, TraceEngineError
+from trace_engine.files import atomic_write_bytes
 from trace_engine.source import check_proposal
-from workflows.code_session.measure import Speedup, Timing
-from workflows.code_session.sandbox import Limits, Outcome, run_job
+from workflows.code_session.measure import Speedup, Timing, TimingError, time_in_processes
+from workflows.code_session.runs import JobRun, run_job
 from workflows.code_session.target import Target, TargetError, function_source, replace_function
+from workflows.isolation import Limits
 
 
 class BaselineError(TraceEngineError, RuntimeError):
@@ -51,6 +56,8 @@ class Baseline:
     bench_result: str
     check_seconds: float
     time_seconds: float
+    isolation: str = ""
+    """The isolation level of the sandboxed runs (``bubblewrap`` or ``rlimit``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "timing": self.timing.as_dict()}
@@ -112,6 +119,7 @@ class Evaluator:
         self.session_dir = session_dir
         self.cwd = cwd
         self.records_path = session_dir / "records.pkl"
+        """The recorded calls, pickled inside the sandbox; unpickled only inside it."""
 
     def _job(self, text: str, tasks: list[str], **extra: Any) -> dict[str, Any]:
         w = self.workload
@@ -139,17 +147,32 @@ class Evaluator:
             timeout = 600.0
         else:
             timeout = max(20.0, 5 * reference_s + 10)
-        return Limits(timeout_s=timeout, memory_mb=self.workload.memory_mb)
+        return Limits(wall_s=timeout, memory_mb=self.workload.memory_mb)
+
+    def _records(self) -> str:
+        return base64.b64encode(self.records_path.read_bytes()).decode("ascii")
+
+    def _time(self, text: str, limits: Limits) -> tuple[Timing, float]:
+        """The benchmark's timing with ``text`` as the target file, measured from outside
+        the sandbox; and the longest run's wall time."""
+        longest = [0.0]
+
+        def cpu_seconds(loops: int) -> float:
+            run = run_job(self._job(text, ["bench"], loops=loops), limits, self.cwd)
+            if run.error or run.exit_code != 0:
+                raise TimingError(run.error or f"the timed run failed ({run.ended})")
+            longest[0] = max(longest[0], run.seconds)
+            return run.cpu_s
+
+        w = self.workload
+        timing = time_in_processes(cpu_seconds, w.repeat, w.min_sample_s, w.max_timing_s)
+        return timing, longest[0]
 
     def baseline(self, file_text: str) -> Baseline:
         """Check, record and time the original; raise :class:`BaselineError` when it cannot be a baseline."""
         name = self.target.fn_name
-        tasks = (["tests"] if self.workload.tests else []) + ["record"]
-        check = run_job(
-            self._job(file_text, tasks, records_out=str(self.records_path)),
-            self._limits(None),
-            self.cwd,
-        )
+        tasks = (["tests"] if self.workload.tests else []) + ["record", "profile"]
+        check = run_job(self._job(file_text, tasks), self._limits(None), self.cwd)
         self._refuse_unless_ok(check, "checking the original code")
         tests = check.result.get("tests")
         if tests is not None and tests["collected_nothing"]:
@@ -160,8 +183,11 @@ class Evaluator:
                 f"the tests fail on the original {name} ({tests['failed']} failed, "
                 f"{tests['errors']} errors); fix them before optimizing, refusing to start:\n{details}"
             )
-        timed = run_job(self._job(file_text, ["time", "profile"]), self._limits(None), self.cwd)
-        self._refuse_unless_ok(timed, "timing the original code")
+        atomic_write_bytes(self.records_path, check.records)
+        try:
+            timing, time_seconds = self._time(file_text, self._limits(None))
+        except TimingError as exc:
+            raise BaselineError(f"timing the original code failed: {exc}") from None
         warnings = list(check.result.get("warnings", []))
         records = check.result["records"]
         if records["kept"] == 0:
@@ -173,18 +199,19 @@ class Evaluator:
             warnings.append("no --tests given: correctness rests on the differential check alone")
         return Baseline(
             source=function_source(file_text, name),
-            timing=Timing(**timed.result["timing"]),
+            timing=timing,
             tests=tests,
-            profile=timed.result.get("profile", []),
-            line_profile=timed.result.get("line_profile", []),
+            profile=check.result.get("profile", []),
+            line_profile=check.result.get("line_profile", []),
             records=records,
             warnings=warnings,
             bench_result=check.result.get("bench_result", ""),
             check_seconds=check.seconds,
-            time_seconds=timed.seconds,
+            time_seconds=time_seconds,
+            isolation=check.level,
         )
 
-    def _refuse_unless_ok(self, outcome: Outcome, doing: str) -> None:
+    def _refuse_unless_ok(self, outcome: JobRun, doing: str) -> None:
         error = outcome.error
         if error is None:
             return
@@ -198,6 +225,28 @@ class Evaluator:
             )
         raise BaselineError(f"{doing} failed: {error}")
 
+    def recheck(self, file_text: str) -> str | None:
+        """Why ``file_text`` must not be written back, or None: run in a fresh sandboxed
+        process as the file will be written, the tests (or, without tests, the
+        differential check) must pass and the process must exit with status 0."""
+        tasks = ["tests"] if self.workload.tests else ["diff"]
+        run = run_job(
+            self._job(file_text, tasks, records=self._records()), self._limits(None), self.cwd
+        )
+        if run.error:
+            return run.error
+        tests, diff = run.result.get("tests"), run.result.get("diff")
+        if tests is not None and not tests["ok"]:
+            return (
+                f"the tests fail on the file as it would be written ({tests['failed']} failed, "
+                f"{tests['errors']} errors):\n" + "\n".join(tests["failures"])
+            )
+        if diff is not None and not diff["ok"]:
+            return "it behaves differently from the original " + "; ".join(diff["mismatches"])
+        if run.exit_code != 0:
+            return f"the checking process did not succeed ({run.ended})"
+        return None
+
     def evaluate(
         self, file_text: str, source: str, baseline: Baseline, signature: str
     ) -> Evaluation:
@@ -209,9 +258,9 @@ class Evaluator:
             text = replace_function(file_text, self.target.fn_name, source)
         except TargetError as exc:
             return Evaluation(failed_at="validation", reason=f"invalid code: {exc}")
-        tasks = (["tests"] if self.workload.tests else []) + ["diff"]
+        tasks = (["tests"] if self.workload.tests else []) + ["diff", "profile"]
         check = run_job(
-            self._job(text, tasks, records_in=str(self.records_path)),
+            self._job(text, tasks, records=self._records()),
             self._limits(baseline.check_seconds),
             self.cwd,
         )
@@ -221,7 +270,12 @@ class Evaluator:
             verdict.reason = check.error
             return verdict
         failures = []
-        if verdict.tests and not verdict.tests["ok"]:
+        if verdict.tests and verdict.tests["ok"] and check.exit_code != 0:
+            verdict.tests = {**verdict.tests, "ok": False}
+            failures.append(
+                f"the tests' process reported success but exited with status {check.exit_code}"
+            )
+        elif verdict.tests and not verdict.tests["ok"]:
             t = verdict.tests
             verdict.failed_at = "tests"
             failures.append(
@@ -236,15 +290,13 @@ class Evaluator:
         if failures:
             verdict.reason = "\n".join(failures)
             return verdict
-        timed = run_job(
-            self._job(text, ["time", "profile"]), self._limits(baseline.time_seconds), self.cwd
-        )
-        if timed.error:
+        try:
+            verdict.timing, _ = self._time(text, self._limits(baseline.time_seconds))
+        except TimingError as exc:
             verdict.failed_at = "timing"
-            verdict.reason = timed.error
+            verdict.reason = str(exc)
             return verdict
-        verdict.timing = Timing(**timed.result["timing"])
         verdict.speedup = Speedup.between(baseline.timing, verdict.timing)
-        verdict.profile = timed.result.get("profile", [])
-        verdict.line_profile = timed.result.get("line_profile", [])
+        verdict.profile = check.result.get("profile", [])
+        verdict.line_profile = check.result.get("line_profile", [])
         return verdict

@@ -1,8 +1,14 @@
 """Timing and profiling of the benchmark expression, and how timings compare.
 
-Timing runs inside a sandbox process: the expression is repeated until one
-sample lasts long enough to be measurable, then ``repeat`` samples give a
-median and quartiles. The same procedure times the original and every candidate.
+Timings are taken by the host, never reported by the timed code: a sandboxed
+run evaluates the expression ``loops`` times (after one warm-up call) and the
+host reads the CPU time of that run's whole process tree (``wait4``, see
+:class:`workflows.isolation.Outcome`). One sample is the difference between a
+run with ``loops`` calls and a run with none, divided by ``loops``, so the
+start-up, imports and setup cancel out; ``loops`` grows until that difference
+is long enough to measure, then ``repeat`` pairs give a median and quartiles.
+The same procedure times the original and every candidate. Profiles are taken
+inside the sandbox and only inform the optimizer.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import pstats
 import statistics
 import sys
 import time
-import timeit
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from types import CodeType
 from typing import Any
@@ -91,25 +97,49 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def time_expression(
-    expression: str, namespace: dict, repeat: int, min_sample_s: float, max_total_s: float
+class TimingError(RuntimeError):
+    """A timed run did not complete, so there is no timing."""
+
+
+MIN_DIFFERENCE_S = 0.1
+"""The least CPU time the timed calls of one sample must take, whatever ``min_sample_s``
+says: process start-up varies by a few milliseconds, and must not dominate a sample."""
+MAX_LOOPS = 1_000_000
+FLOOR_S = 1e-6
+"""A difference below this (noise) counts as this much, so no timing is zero."""
+
+
+def time_in_processes(
+    cpu_seconds: Callable[[int], float],
+    repeat: int,
+    min_sample_s: float,
+    max_total_s: float,
 ) -> Timing:
-    """Time ``expression`` evaluated in ``namespace`` (median of ``repeat`` samples)."""
-    timer = timeit.Timer(stmt=expression, globals=namespace)
+    """Time the benchmark from outside: ``cpu_seconds(loops)`` runs it ``loops`` times
+    (plus one warm-up call) in a fresh sandboxed process and returns the CPU time the
+    host measured for that run (raising :class:`TimingError` when it failed).
+    Samples after the first stop once ``max_total_s`` have passed.
+    """
+    target = max(min_sample_s, MIN_DIFFERENCE_S)
+    empty = cpu_seconds(0)
     loops = 1
     while True:
-        took = timer.timeit(loops)
-        if took >= min_sample_s or loops >= 1_000_000:
+        took = cpu_seconds(loops) - empty
+        if took >= target or loops >= MAX_LOOPS:
             break
-        loops = (
-            loops * 10
-            if took < min_sample_s / 10
-            else max(loops + 1, int(loops * min_sample_s / max(took, 1e-9)))
-        )
-    samples = [took / loops]
-    deadline = time.perf_counter() + max_total_s
-    while len(samples) < repeat and time.perf_counter() < deadline:
-        samples.append(timer.timeit(loops) / loops)
+        if took < target / 10:
+            loops *= 10
+        else:
+            loops = max(loops + 1, int(loops * target * 1.2 / took))
+        loops = min(loops, MAX_LOOPS)
+    samples = [max(took, FLOOR_S) / loops]
+    started = time.perf_counter()
+    while len(samples) < repeat and time.perf_counter() - started < max_total_s:
+        if len(samples) % 2:
+            without, timed = cpu_seconds(0), cpu_seconds(loops)
+        else:
+            timed, without = cpu_seconds(loops), cpu_seconds(0)
+        samples.append(max(timed - without, FLOOR_S) / loops)
     return Timing.from_samples(samples, loops)
 
 

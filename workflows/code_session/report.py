@@ -8,6 +8,12 @@ from typing import Any
 from trace_engine.files import atomic_write_json, atomic_write_text
 from workflows.code_session.measure import format_seconds
 from workflows.code_session.state import SessionState
+from workflows.isolation import describe
+
+
+def describe_level(level: str) -> str:
+    """The isolation level the session's runs got, in words."""
+    return describe(level) if level else "not recorded (a session started before it was)"
 
 
 def report_data(state: SessionState) -> dict[str, Any]:
@@ -21,6 +27,7 @@ def report_data(state: SessionState) -> dict[str, Any]:
         "mode": "auto" if state.auto else "interactive",
         "min_speedup": state.min_speedup,
         "llm": state.llm or "default",
+        "isolation": state.baseline.isolation or "unknown",
         "baseline": {
             "timing": state.baseline.timing.as_dict(),
             "tests": state.baseline.tests,
@@ -68,6 +75,8 @@ def report_markdown(state: SessionState) -> str:
         + (f" (setup: `{state.workload.setup}`)" if state.workload.setup else ""),
         f"- Tests: {' '.join(state.workload.tests) or 'none'}",
         f"- Mode: {data['mode']}, rounds {state.rounds_done} of {state.rounds}, min speedup {state.min_speedup:g}",
+        f"- Sandbox: {describe_level(b.isolation)}; timings are CPU time of the sandboxed "
+        "process, measured from outside it",
         f"- Baseline: {b.timing.describe()}; "
         + (f"{b.tests['passed']} tests pass; " if b.tests else "")
         + f"{b.records['kept']} recorded inputs for the differential check",

@@ -278,7 +278,15 @@ class CodeSession:
             )
             atomic_write_text(self.session_dir / "changes.diff", diff)
             atomic_write_text(self.session_dir / f"accepted_{state.target.path.name}", new_text)
-            if text_hash(new_text) != state.file_hash:
+            refused = self.evaluator.recheck(new_text)
+            if refused is not None:
+                state.written = False
+                code = 1
+                self.say(
+                    f"error: not writing {state.target.path}: {refused}\nthe accepted version is "
+                    f"saved as {self.session_dir / f'accepted_{state.target.path.name}'}"
+                )
+            elif text_hash(new_text) != state.file_hash:
                 try:
                     state.file_hash = write_back(state.target, new_text, state.file_hash)
                     state.written = True

@@ -1,13 +1,17 @@
-"""The program a sandbox process runs: ``python -m workflows.code_session.worker JOB.json``.
+"""The job a code session's sandboxed runs execute (see ``runs.py``).
 
-A job names the target file, the text to load it from (original or candidate)
-and the tasks to run: record inputs, differential check, tests, benchmark
-timing, profile. The result JSON is rewritten after every stage, so when the
-process is killed (timeout, memory) the parent still knows where it was.
+A job (its input, JSON) names the target file, the text to load it from
+(original or candidate) and the tasks to run: tests, record inputs,
+differential check, profile, or ``bench`` (evaluate the benchmark expression
+``loops`` times, for the host to time from outside). The job's state is sent
+to the host after every stage, so when the process is killed (timeout,
+memory) the host still knows where it was. The exit status is 0 only when
+every task ran and the tests (if any) passed.
 """
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
 import pickle
@@ -17,26 +21,26 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from trace_engine.files import atomic_write_bytes, atomic_write_json
 from workflows.code_session.checks import differential_check, run_tests, same_value, short_repr
-from workflows.code_session.measure import line_profile, profile_expression, time_expression
+from workflows.code_session.measure import line_profile, profile_expression
 from workflows.code_session.patching import Recorder, exception_name, install_target
+from workflows.isolation.channel import Results, open_results, read_input
 
 
 class _Job:
-    def __init__(self, spec: dict[str, Any]):
+    def __init__(self, spec: dict[str, Any], results: Results):
         self.spec = spec
         self.result: dict[str, Any] = {"stage": "starting", "warnings": []}
-        self.result_path = Path(spec["result_path"])
+        self.results = results
 
     def stage(self, name: str) -> None:
         self.result["stage"] = name
-        atomic_write_json(self.result_path, self.result)
+        self.results.send({"state": self.result})
 
     def run(self) -> None:
         spec = self.spec
         fn_name = spec["fn_name"]
-        recorder = Recorder(spec["record_limit"]) if spec.get("records_out") else None
+        recorder = Recorder(spec["record_limit"]) if "record" in spec["tasks"] else None
         originals: dict[str, Any] = {}
 
         def after_exec(module: ModuleType) -> None:
@@ -58,7 +62,7 @@ class _Job:
             self.result["tests"] = run_tests(spec["tests"])
         if "diff" in tasks:
             self.stage("differential check")
-            records = pickle.loads(Path(spec["records_in"]).read_bytes())
+            records = pickle.loads(base64.b64decode(spec["records"]))
             self.result["diff"] = differential_check(fn, records, fn_name)
         if "record" in tasks:
             self.stage("benchmark")
@@ -66,19 +70,23 @@ class _Job:
             self.stage("recording")
             recorder.enabled = False
             self._keep_repeatable_records(originals.get(spec["module_name"], fn), recorder)
-        if "time" in tasks:
-            self.stage("timing")
+        if "bench" in tasks:
+            self.stage("benchmark")
             namespace = self._bench_namespace(fn)
-            timing = time_expression(
-                spec["bench"], namespace, spec["repeat"], spec["min_sample_s"], spec["max_timing_s"]
-            )
-            self.result["timing"] = timing.as_dict()
-        if "profile" in tasks:
+            benchmark = compile(spec["bench"], "<benchmark>", "eval")
+            eval(benchmark, namespace)  # the warm-up call every timed run makes
+            for _ in range(spec["loops"]):
+                eval(benchmark, namespace)
+        if "profile" in tasks and self.checks_passed():
             self.stage("profiling")
             namespace = self._bench_namespace(fn)
             self.result["profile"] = profile_expression(spec["bench"], namespace)
             self.result["line_profile"] = line_profile(spec["bench"], namespace, fn.__code__)
         self.stage("done")
+
+    def checks_passed(self) -> bool:
+        """The tests and the differential check (those that ran) passed."""
+        return all(self.result.get(key, {"ok": True})["ok"] for key in ("tests", "diff"))
 
     def _bench_namespace(self, fn: Any) -> dict:
         namespace = {"__name__": "__benchmark__", self.spec["fn_name"]: fn}
@@ -112,7 +120,7 @@ class _Job:
                 f"{len(failing)} of {len(records)} recorded inputs are left out of the differential check"
             )
         kept = [r for i, r in enumerate(records) if i not in failing]
-        atomic_write_bytes(self.spec["records_out"], pickle.dumps(kept))
+        self.results.send({"records": base64.b64encode(pickle.dumps(kept)).decode("ascii")})
         self.result["records"] = {
             "kept": len(kept),
             "dropped": len(failing),
@@ -120,9 +128,9 @@ class _Job:
         }
 
 
-def main(argv: list[str]) -> int:
-    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    job = _Job(spec)
+def main() -> int:
+    spec = json.loads(read_input())
+    job = _Job(spec, open_results())
     try:
         job.run()
     except BaseException as exc:
@@ -134,9 +142,10 @@ def main(argv: list[str]) -> int:
                 -3000:
             ],
         }
-    atomic_write_json(job.result_path, job.result)
-    return 0
+        job.results.send({"state": job.result})
+        return 1
+    return 0 if job.result.get("tests", {"ok": True})["ok"] else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
