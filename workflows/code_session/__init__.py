@@ -1,8 +1,8 @@
 """Interactive code-optimization sessions: an LLM proposes faster code, tests and timings decide.
 
 ``trace-engine code-session`` is the command; this package is its machinery:
-:mod:`target` (find and rewrite the function), :mod:`sandbox` and :mod:`worker`
-(run code in a separate, limited process), :mod:`measure` (timing, profiles),
+:mod:`target` (find and rewrite the function), :mod:`runs` and :mod:`sandboxed`
+(run code in the project's sandbox runner), :mod:`measure` (timing, profiles),
 :mod:`checks` (tests, differential check), :mod:`evaluation` (baseline and
 candidates), :mod:`proposer` (OptoPrime), :mod:`review` (terminal UI),
 :mod:`session` (the loop, resumable state) and :mod:`report`.

@@ -16,7 +16,7 @@ from typing import Any
 
 from trace_engine.errors import InvalidCodeError, TraceEngineError
 from trace_engine.files import atomic_write_bytes
-from trace_engine.source import check_proposal
+from trace_engine.source import added_forbidden_uses, check_proposal, refusal
 from workflows.code_session.measure import Speedup, Timing, TimingError, time_in_processes
 from workflows.code_session.runs import JobRun, run_job
 from workflows.code_session.target import Target, TargetError, function_source, replace_function
@@ -101,12 +101,21 @@ class Evaluation:
         )
 
 
-def validate_candidate(source: str, fn_name: str, signature: str) -> str | None:
-    """Why ``source`` cannot replace the function, or None (see :func:`trace_engine.source.check_proposal`)."""
+def validate_candidate(
+    source: str, fn_name: str, signature: str, original: str | None = None
+) -> str | None:
+    """Why ``source`` cannot replace the function, or None (see
+    :func:`trace_engine.source.check_proposal`); with ``original`` (the function's source),
+    also the escape hatches it uses that the original does not
+    (:func:`trace_engine.source.added_forbidden_uses`)."""
     try:
         check_proposal(source, fn_name, signature, "the candidate")
     except InvalidCodeError as exc:
         return str(exc)
+    if original is not None:
+        uses = added_forbidden_uses(source, original)
+        if uses:
+            return refusal(uses, "the candidate")
     return None
 
 
@@ -225,10 +234,16 @@ class Evaluator:
             )
         raise BaselineError(f"{doing} failed: {error}")
 
-    def recheck(self, file_text: str) -> str | None:
-        """Why ``file_text`` must not be written back, or None: run in a fresh sandboxed
-        process as the file will be written, the tests (or, without tests, the
+    def recheck(
+        self, file_text: str, source: str, baseline: Baseline, signature: str
+    ) -> str | None:
+        """Why ``file_text`` (the file with ``source`` as the function) must not be written
+        back, or None: ``source`` must still be a valid candidate, and run in a fresh
+        sandboxed process as the file will be written, the tests (or, without tests, the
         differential check) must pass and the process must exit with status 0."""
+        invalid = validate_candidate(source, self.target.fn_name, signature, baseline.source)
+        if invalid:
+            return invalid
         tasks = ["tests"] if self.workload.tests else ["diff"]
         run = run_job(
             self._job(file_text, tasks, records=self._records()), self._limits(None), self.cwd
@@ -251,7 +266,7 @@ class Evaluator:
         self, file_text: str, source: str, baseline: Baseline, signature: str
     ) -> Evaluation:
         """Validate, check and time ``source`` as the new body of the function in ``file_text``."""
-        invalid = validate_candidate(source, self.target.fn_name, signature)
+        invalid = validate_candidate(source, self.target.fn_name, signature, baseline.source)
         if invalid:
             return Evaluation(failed_at="validation", reason=f"invalid code: {invalid}")
         try:
@@ -270,12 +285,7 @@ class Evaluator:
             verdict.reason = check.error
             return verdict
         failures = []
-        if verdict.tests and verdict.tests["ok"] and check.exit_code != 0:
-            verdict.tests = {**verdict.tests, "ok": False}
-            failures.append(
-                f"the tests' process reported success but exited with status {check.exit_code}"
-            )
-        elif verdict.tests and not verdict.tests["ok"]:
+        if verdict.tests and not verdict.tests["ok"]:
             t = verdict.tests
             verdict.failed_at = "tests"
             failures.append(
@@ -286,6 +296,12 @@ class Evaluator:
             verdict.failed_at = verdict.failed_at or "differential check"
             failures.append(
                 "behaves differently from the original " + "; ".join(verdict.diff["mismatches"])
+            )
+        if not failures and check.exit_code != 0:
+            verdict.failed_at = "tests" if verdict.tests else "differential check"
+            failures.append(
+                f"the checks reported success but their process did not ({check.ended}); "
+                "a verdict needs both"
             )
         if failures:
             verdict.reason = "\n".join(failures)

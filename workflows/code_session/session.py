@@ -278,7 +278,9 @@ class CodeSession:
             )
             atomic_write_text(self.session_dir / "changes.diff", diff)
             atomic_write_text(self.session_dir / f"accepted_{state.target.path.name}", new_text)
-            refused = self.evaluator.recheck(new_text)
+            refused = self.evaluator.recheck(
+                new_text, state.current_source, state.baseline, state.signature
+            )
             if refused is not None:
                 state.written = False
                 code = 1

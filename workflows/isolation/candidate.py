@@ -1,7 +1,7 @@
 """Untrusted code in a process of its own, called from trusted code as plain data.
 
 Inside a sandboxed job, :class:`CandidateProcess` forks a child that closes
-every file descriptor but one socket (so it cannot reach the job's result
+every file descriptor but its two pipes (so it cannot reach the job's result
 pipe), defines the untrusted code there, and answers calls: arguments go in
 and return values come back as plain data (``plain.py``). The checks, and
 every comparison they make, run in the job's own process, which never runs
@@ -14,7 +14,6 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import socket
 import struct
 import sys
 import traceback
@@ -32,27 +31,40 @@ class CandidateError(TraceEngineError, RuntimeError):
     """A call could not be answered: the child died, or returned something not plain."""
 
 
-def _send(sock: socket.socket, message: Any) -> None:
-    data = json.dumps(message).encode("utf-8")
-    sock.sendall(_LENGTH.pack(len(data)) + data)
+class _Channel:
+    """Length-prefixed JSON messages over a pair of pipes (one each way)."""
 
+    def __init__(self, read_fd: int, write_fd: int):
+        self.read_fd, self.write_fd = read_fd, write_fd
 
-def _receive_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = sock.recv(min(left, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+    def send(self, message: Any) -> None:
+        data = json.dumps(message).encode("utf-8")
+        view = memoryview(_LENGTH.pack(len(data)) + data)
+        while view:
+            view = view[os.write(self.write_fd, view) :]
 
+    def _exactly(self, size: int) -> bytes:
+        chunks, left = [], size
+        while left:
+            chunk = os.read(self.read_fd, min(left, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
 
-def _receive(sock: socket.socket) -> Any:
-    (size,) = _LENGTH.unpack(_receive_exactly(sock, _LENGTH.size))
-    if size > MAX_MESSAGE:
-        raise ValueError(f"a message of {size} bytes (more than {MAX_MESSAGE})")
-    return json.loads(_receive_exactly(sock, size))
+    def receive(self) -> Any:
+        (size,) = _LENGTH.unpack(self._exactly(_LENGTH.size))
+        if size > MAX_MESSAGE:
+            raise ValueError(f"a message of {size} bytes (more than {MAX_MESSAGE})")
+        return json.loads(self._exactly(size))
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def _raised(exc: BaseException, source_name: str) -> dict[str, Any]:
@@ -69,17 +81,17 @@ def _raised(exc: BaseException, source_name: str) -> dict[str, Any]:
     }
 
 
-def _serve(sock: socket.socket, define: Callable[[], Callable], source_name: str) -> None:
-    """The child's loop: define the function, then answer calls until the socket closes."""
+def _serve(channel: _Channel, define: Callable[[], Callable], source_name: str) -> None:
+    """The child's loop: define the function, then answer calls until the pipe closes."""
     try:
         function = define()
     except BaseException as exc:  # a definition that fails or exits is reported, not obeyed
-        _send(sock, {"defined": False, **_raised(exc, source_name)})
+        channel.send({"defined": False, **_raised(exc, source_name)})
         return
-    _send(sock, {"defined": True})
+    channel.send({"defined": True})
     while True:
         try:
-            request = _receive(sock)
+            request = channel.receive()
         except EOFError:
             return
         try:
@@ -89,7 +101,7 @@ def _serve(sock: socket.socket, define: Callable[[], Callable], source_name: str
             reply = {"unplain": str(exc)}
         except BaseException as exc:  # SystemExit and KeyboardInterrupt become the call's error
             reply = _raised(exc, source_name)
-        _send(sock, reply)
+        channel.send(reply)
 
 
 class CandidateProcess:
@@ -107,32 +119,39 @@ class CandidateProcess:
         self.source_name = source_name
         self.pid: int | None = None
         self.defined: dict[str, Any] = {}
-        self._sock: socket.socket | None = None
+        self._channel: _Channel | None = None
         self._start(define)
 
     def _start(self, define: Callable[[], Callable]) -> None:
-        parent, child = socket.socketpair()
+        to_child_read, to_child_write = os.pipe()
+        to_parent_read, to_parent_write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                parent.close()
-                keep = child.fileno()
-                os.closerange(3, keep)
-                os.closerange(keep + 1, 1 << 16)
-                _serve(child, define, self.source_name)
+                os.close(to_child_write)
+                os.close(to_parent_read)
+                keep = sorted((to_child_read, to_parent_write))
+                os.closerange(3, keep[0])
+                os.closerange(keep[0] + 1, keep[1])
+                os.closerange(keep[1] + 1, 1 << 16)
+                _serve(_Channel(to_child_read, to_parent_write), define, self.source_name)
             except BaseException:
                 code = 1
             finally:
                 os._exit(code)
-        child.close()
-        self.pid, self._sock = pid, parent
+        os.close(to_child_read)
+        os.close(to_parent_write)
+        self.pid = pid
+        self._channel = _Channel(to_parent_read, to_child_write)
         try:
-            self.defined = _receive(parent)
-        except (EOFError, ValueError, OSError):
+            self.defined = self._channel.receive()
+        except (EOFError, ValueError, OSError, struct.error):
             self.defined = {"defined": False, "raised": "", "message": self._ended()}
+        if not isinstance(self.defined, dict):
+            self.defined = {"defined": False, "raised": "", "message": "a malformed reply"}
 
     def _ended(self) -> str:
         """Why the child stopped answering, in words."""
@@ -148,16 +167,16 @@ class CandidateProcess:
         return f"the process running {self.describe} exited (status {os.WEXITSTATUS(status)})"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._sock is None or self.pid is None:
+        if self._channel is None or self.pid is None:
             raise CandidateError(f"{self.describe} is no longer running")
         try:
-            _send(self._sock, {"args": plain.encode(list(args)), "kwargs": plain.encode(kwargs)})
+            self._channel.send({"args": plain.encode(list(args)), "kwargs": plain.encode(kwargs)})
         except plain.NotPlainData as exc:
             raise CandidateError(f"the checks passed {exc} to {self.describe}") from None
         except OSError:
             raise CandidateError(self._ended()) from None
         try:
-            reply = _receive(self._sock)
+            reply = self._channel.receive()
         except (EOFError, OSError):
             raise CandidateError(self._ended()) from None
         except (ValueError, struct.error) as exc:
@@ -177,9 +196,9 @@ class CandidateProcess:
         raise error
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
         if self.pid is not None:
             try:
                 os.kill(self.pid, 9)

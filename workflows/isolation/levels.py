@@ -75,6 +75,11 @@ def _bwrap_works() -> str | None:
     return path if probe.returncode == 0 else None
 
 
+def bubblewrap_works() -> bool:
+    """bwrap is installed and can build a sandbox on this machine."""
+    return _bwrap_works() is not None
+
+
 def available_level() -> str:
     """The strongest level this machine provides (honouring ``TRACE_ENGINE_ISOLATION``)."""
     wanted = os.environ.get(ENV_VAR, "").strip().lower()
@@ -84,7 +89,7 @@ def available_level() -> str:
         )
     if wanted == RLIMIT:
         return RLIMIT
-    if _bwrap_works() is not None:
+    if bubblewrap_works():
         return BUBBLEWRAP
     if wanted == BUBBLEWRAP:
         raise IsolationError(

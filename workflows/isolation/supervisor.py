@@ -61,8 +61,22 @@ def descendants(root):
     return found
 
 
+def _has_children():
+    """Whether any process is still below this one (a subreaper inherits every orphan,
+    so no child means no descendant)."""
+    try:
+        while True:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                return True
+    except ChildProcessError:
+        return False
+
+
 def kill_all_and_reap():
     """SIGKILL every descendant and reap until none is left; the number killed."""
+    if not _has_children():
+        return 0
     killed = set()
     while True:
         for pid in descendants(os.getpid()):

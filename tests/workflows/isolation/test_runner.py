@@ -14,15 +14,13 @@ from pathlib import Path
 import pytest
 
 from workflows.isolation import BUBBLEWRAP, RLIMIT, Job, Limits, run_isolated
-from workflows.isolation.levels import available_level
+from workflows.isolation.levels import bubblewrap_works
 
 ROOT = Path(__file__).resolve().parents[3]
 JOBS = "tests.workflows.isolation.jobs"
 
 bubblewrap_only = pytest.mark.skipif(
-    available_level() != BUBBLEWRAP
-    if os.environ.get("TRACE_ENGINE_ISOLATION") != "rlimit"
-    else True,
+    not bubblewrap_works(),
     reason="bubblewrap (bwrap) is not installed or cannot create namespaces here",
 )
 LEVELS = [pytest.param(BUBBLEWRAP, marks=bubblewrap_only), RLIMIT]
