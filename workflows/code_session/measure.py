@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from types import CodeType
 from typing import Any
 
+from trace_engine.errors import TraceEngineError
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -97,7 +99,7 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-class TimingError(RuntimeError):
+class TimingError(TraceEngineError, RuntimeError):
     """A timed run did not complete, so there is no timing."""
 
 
