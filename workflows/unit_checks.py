@@ -80,7 +80,12 @@ def run_tests(
     """
     request = json.dumps({"setup": setup, "code": code, "tests": tests, "entry_point": entry_point})
     outcome = run_isolated(
-        Job(PROGRAM, input=request.encode("utf-8"), site=False),
+        Job(
+            PROGRAM,
+            input=request.encode("utf-8"),
+            bare_packages=("workflows", "trace_engine"),
+            site=False,
+        ),
         Limits(wall_s=timeout, memory_mb=memory_mb),
     )
     messages = outcome.messages()

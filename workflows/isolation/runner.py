@@ -60,6 +60,9 @@ class Job:
     python_path: tuple[str, ...] = ()
     cwd: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    bare_packages: tuple[str, ...] = ()
+    """Top-level packages of this project whose ``__init__`` is not run inside the
+    sandbox, so a job that needs only a few of their submodules starts faster."""
     site: bool = True
     """False skips the interpreter's ``site`` start-up (``.pth`` files, editable-install
     hooks) and puts the site-packages directories on the path directly: faster, for jobs
@@ -194,6 +197,7 @@ def _run(job: Job, limits: Limits, level: str, scratch: Path, cgroup: PidsCgroup
             *job.python_path,
             *([] if job.site else _site_packages()),
         ],
+        "bare_packages": {name: str(PROJECT_ROOT / name) for name in job.bare_packages},
         "cwd": job.cwd or str(scratch / "work"),
         "input": str(scratch / "input"),
         "output": str(scratch / "output.log"),

@@ -20,6 +20,7 @@ import runpy
 import signal
 import sys
 import time
+import types
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -102,6 +103,15 @@ def _limit(config):
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
 
+def _register_bare_packages(packages):
+    """Make ``name -> directory`` importable as packages whose ``__init__`` never runs:
+    their submodules load directly, without what the package imports for the host."""
+    for name, directory in packages.items():
+        module = types.ModuleType(name)
+        module.__path__ = [directory]
+        sys.modules[name] = module
+
+
 def _run_job(config, input_fd, output_fd):
     """In the forked child: limits, standard streams, then the job module as ``__main__``."""
     code = 1
@@ -119,6 +129,7 @@ def _run_job(config, input_fd, output_fd):
         os.chdir(config["cwd"])
         os.environ["TRACE_ENGINE_RESULT_FD"] = str(config["result_fd"])
         sys.path[:0] = config["sys_path"]
+        _register_bare_packages(config.get("bare_packages", {}))
         sys.argv = [config["module"], *config["args"]]
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 (the job's stdin)
         runpy.run_module(config["module"], run_name="__main__", alter_sys=True)
