@@ -4,11 +4,13 @@
 code blocks), ``OptoPrimeMulti``
 (several candidates, then select), ``OPRO`` (history of values and scores),
 ``TextGrad`` (textual gradients walked backward), plus ``BeamSearch`` and
-``BestSoFar`` for search and rollback. Every step is propose -> validate -> apply
+``BestSoFar`` for search and rollback, and ``ArchiveSearch`` (a quality-diversity
+archive of candidates, MAP-Elites / Go-Explore). Every step is propose -> validate -> apply
 and returns a :class:`StepResult`; a failed step changes nothing. Loops depend on
 :class:`OptimizerProtocol`; every prompt text is in :mod:`optimizers.prompts`.
 """
 
+from optimizers.archive import ArchiveSearch, Outcome
 from optimizers.base import (
     STEP_ERRORS,
     NoFeedback,
@@ -35,6 +37,7 @@ __all__ = [
     "STEP_ERRORS",
     "WORK_BACKWARD",
     "Approach",
+    "ArchiveSearch",
     "BeamSearch",
     "BestSoFar",
     "NoFeedback",
@@ -42,6 +45,7 @@ __all__ = [
     "OptoPrime",
     "OptimizerProtocol",
     "OptoPrimeMulti",
+    "Outcome",
     "Problem",
     "Proposal",
     "ProposalError",

@@ -174,3 +174,14 @@ DRAFT_SYSTEM_PROMPT = "Complete the Python function. Reply with the whole functi
 JUDGE_PROMPT = """\
 You compare candidate updates for the variables of a program. Pick the candidate
 most likely to fix the feedback. Reply with JSON only: {"best": <candidate number>}"""
+
+# ArchiveSearch crossover ------------------------------------------------------------
+MERGE_TASK = """\
+You combine two versions of the variables of a program. Each version does some
+things right and some wrong; the feedback under each says which. Write one version
+that keeps what each of them does right."""
+MERGE_JSON_REPLY = """ Reply with one JSON object only:
+{"reasoning": "<one short sentence>", "suggestion": {"<variable name>": <new value>}}
+Write each value in its type."""
+MERGE_VERSION = "#Version {label} (score {score:g})"
+MERGE_FEEDBACK = "#Feedback on version {label}"

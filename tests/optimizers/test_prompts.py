@@ -32,6 +32,11 @@ PINNED = {
     "CHOSEN_TITLE": "8b6652470c40140f",
     "DRAFT_SYSTEM_PROMPT": "f836aa2773d40af0",
     "JUDGE_PROMPT": "c755bdd5664d94ac",
+    # ArchiveSearch's merge of two elites (new in VERSION 1, no figures measured yet)
+    "MERGE_TASK": "dded1f4fb63340d2",
+    "MERGE_JSON_REPLY": "6be16074fb31af6c",
+    "MERGE_VERSION": "1b1f6e5dcaab957f",
+    "MERGE_FEEDBACK": "69d229ba2a80d74b",
 }
 
 
