@@ -276,8 +276,8 @@ class ArchiveSearch:
 
     # A step ---------------------------------------------------------------------------
     def step(self) -> StepResult:
-        """Seed the archive if empty, expand the selected cells, cross two elites; the
-        parameters end at the best candidate. ``BudgetExceeded`` propagates, with every
+        """Seed the archive if empty, expand the selected cells, cross two elites (no more
+        once an elite reaches ``stop_at``); the parameters end at the best candidate. ``BudgetExceeded`` propagates, with every
         candidate evaluated so far kept and the parameters at the best one."""
         start = self.optimizer.values()
         record: dict[str, Any] = {"new": [], "failures": []}
@@ -288,9 +288,11 @@ class ArchiveSearch:
                     record["new"].append(found.key)
                 record["selected"] = self.select()
                 for cell in record["selected"]:
-                    self._expand(self.cells[cell], record)
+                    if not self.solved():
+                        self._expand(self.cells[cell], record)
                 for _ in range(self.crossovers):
-                    self._crossover(record)
+                    if not self.solved():
+                        self._crossover(record)
             finally:
                 best = self.best
                 if best is not None:

@@ -217,3 +217,16 @@ def test_a_budget_holds_across_a_resume():
     assert resumed.run(10) == "budget_exceeded"
     assert resumed.optimizer.meter.total.calls == 1
     assert resumed.state_dict()["spent"]["calls"] == 3
+
+
+def test_a_step_stops_expanding_once_an_elite_reaches_the_target():
+    calls = []
+
+    def llm(messages):
+        calls.append(messages)
+        return f"Done.\n```python\n{version('empty', 'sorted', 'unique')}```"
+
+    archive, _ = _search(llm, expand=2, crossovers=2, stop_at=1.0)
+    archive.step()
+    assert archive.best.score == 1.0 and len(calls) == 1
+    assert archive.run(5) == "solved" and len(calls) == 1

@@ -33,7 +33,8 @@ def test_archive_search_solves_a_humaneval_function_from_its_stub(task_id):
     [task] = humaneval_tasks([task_id])
     repair = CodeRepair([task], timeout=10.0)
     param = repair.parameter(task.name)
-    optimizer = OptoPrime([param], get_llm(cache=False), budget=Budget(max_calls=6))
+    llm = get_llm(cache=False)
+    optimizer = OptoPrime([param], llm, budget=Budget(max_calls=4), max_tokens=300)
     archive = ArchiveSearch(optimizer, repair_evaluation(repair, task.name), stop_at=1.0)
     status = archive.run(3)
     best = archive.best
