@@ -18,6 +18,7 @@ from optimizers.base import (
     Proposal,
     ProposalError,
     StepResult,
+    TooManyFailedSteps,
 )
 from optimizers.code_replies import read_code_reply
 from optimizers.opro import OPRO
@@ -54,6 +55,7 @@ __all__ = [
     "StepOutcome",
     "StepResult",
     "TextGrad",
+    "TooManyFailedSteps",
     "read_code_reply",
     "read_reply",
     "render_problem",

@@ -24,6 +24,8 @@ step's usage on the optimizer's own :class:`~trace_engine.llm.Meter`.
 
 from __future__ import annotations
 
+import contextvars
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -61,9 +63,32 @@ from trace_engine.llm import (
 )
 from trace_engine.llm.metered import estimate_prompt_tokens
 
+log = logging.getLogger(__name__)
+_caller_reports: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "optimizers_caller_reports_failures", default=False
+)
+
+DEFAULT_MAX_ERRORS = 5
+"""Consecutive failed steps after which a loop stops instead of going on changing nothing."""
+
 
 class NoFeedback(TraceEngineError, ValueError):
     """``step()`` was called before any feedback reached the parameters."""
+
+
+class TooManyFailedSteps(TraceEngineError, RuntimeError):
+    """``max_errors`` steps in a row failed: the LLM or the setup is not working.
+
+    ``result`` is the last failed step's :class:`StepResult`.
+    """
+
+    def __init__(self, count: int, result: StepResult, who: str = "the optimizer"):
+        super().__init__(
+            f"{count} steps of {who} failed in a row, nothing was changed; "
+            f"the last error: {result.error}"
+        )
+        self.count = count
+        self.result = result
 
 
 class ProposalError(TraceEngineError, ValueError):
@@ -106,6 +131,15 @@ class StepResult:
     def changed(self) -> bool:
         return bool(self.applied)
 
+    def __str__(self) -> str:
+        if not self.ok:
+            return f"step failed, nothing changed ({self.error_type}): {self.error}"
+        parts = [f"applied {', '.join(self.applied)}" if self.applied else "nothing applied"]
+        parts += [f"rejected {name}: {why}" for name, why in self.rejected.items()]
+        if self.terminated:
+            parts.append("the LLM sees nothing to change")
+        return "; ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable copy."""
         data = asdict(self)
@@ -142,6 +176,49 @@ class Proposal:
 def failed_step(exc: Exception) -> StepResult:
     """The record of a step that ``exc`` stopped."""
     return StepResult(error=str(exc) or type(exc).__name__, error_type=type(exc).__name__)
+
+
+def check_max_errors(max_errors: Any) -> int | None:
+    """``max_errors`` as given, once checked: ``None`` (never stop) or an int >= 1."""
+    if max_errors is not None and (
+        not isinstance(max_errors, int) or isinstance(max_errors, bool) or max_errors < 1
+    ):
+        raise ValueError(f"max_errors must be an int >= 1 or None, got {max_errors!r}")
+    return max_errors
+
+
+def failed_in_a_row(history: Sequence[StepResult]) -> int:
+    """How many of the last steps in ``history`` failed, counting back to the last success."""
+    count = 0
+    for result in reversed(history):
+        if result.ok:
+            break
+        count += 1
+    return count
+
+
+@contextmanager
+def failures_reported_by_caller() -> Iterator[None]:
+    """Inside the block a failed step is not logged by the optimizer: the caller (a
+    training loop) says so itself, with its own context. ``max_errors`` still applies."""
+    token = _caller_reports.set(True)
+    try:
+        yield
+    finally:
+        _caller_reports.reset(token)
+
+
+def report_failure(history: Sequence[StepResult], max_errors: int | None, who: str) -> None:
+    """Say on the log that the last step failed, and raise :class:`TooManyFailedSteps`
+    once ``max_errors`` steps in a row have."""
+    result = history[-1]
+    if result.ok:
+        return
+    count = failed_in_a_row(history)
+    if not _caller_reports.get():
+        log.warning("%s: a step failed, nothing was changed: %s", who, result.error)
+    if max_errors is not None and count >= max_errors:
+        raise TooManyFailedSteps(count, result, who)
 
 
 def score_of(feedback: Any) -> float | None:
@@ -192,12 +269,20 @@ class Optimizer:
     configured default, the embedded local model unless ``$TRACE_ENGINE_LLM``
     says otherwise). ``budget`` limits what this optimizer's calls may spend;
     ``meter`` counts them (the step's share goes into its :class:`StepResult`).
+    A failed step is logged as a warning; after ``max_errors`` failed steps in a
+    row :meth:`step` raises :class:`TooManyFailedSteps` (``None``: never).
     """
 
     def __init__(
-        self, parameters: Iterable[Parameter], llm: Any = None, *, budget: Budget | None = None
+        self,
+        parameters: Iterable[Parameter],
+        llm: Any = None,
+        *,
+        budget: Budget | None = None,
+        max_errors: int | None = DEFAULT_MAX_ERRORS,
     ):
         self.parameters = check_parameters(parameters)
+        self.max_errors = check_max_errors(max_errors)
         if budget is not None and not isinstance(budget, Budget):
             raise TypeError(
                 f"budget must be a trace_engine.llm.Budget, got {type(budget).__name__}"
@@ -262,9 +347,10 @@ class Optimizer:
     def step(self) -> StepResult:
         """Propose, validate and apply new values; never leaves a half-applied update.
 
-        A failure of :data:`STEP_ERRORS` is recorded in the result; any other
-        exception (``BudgetExceeded``, ``KeyboardInterrupt``, a bug) propagates,
-        the parameters restored.
+        A failure of :data:`STEP_ERRORS` is recorded in the result (``ok`` is false,
+        ``error`` says why) and logged; the ``max_errors``-th in a row raises
+        :class:`TooManyFailedSteps`. Any other exception (``BudgetExceeded``,
+        ``KeyboardInterrupt``, a bug) propagates, the parameters restored.
         """
         graph = self.feedback_graph()
         before = self.values()
@@ -281,6 +367,7 @@ class Optimizer:
         charge(result, used)
         self.after_step(result, before, graph)
         self.history.append(result)
+        report_failure(self.history, self.max_errors, type(self).__name__)
         return result
 
     @contextmanager

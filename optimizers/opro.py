@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from optimizers.base import Optimizer, Proposal
+from optimizers.base import DEFAULT_MAX_ERRORS, Optimizer, Proposal
 from optimizers.code_replies import code_reply_format, split_code
 from optimizers.problem import elide, show_feedback
 from optimizers.prompts import CODE_LATER, OPRO_CODE_INLINE, OPRO_JSON_REPLY, OPRO_TASK
@@ -44,8 +44,9 @@ class OPRO(Optimizer):
         higher_is_better: bool = True,
         max_tokens: int | None = None,
         budget: Budget | None = None,
+        max_errors: int | None = DEFAULT_MAX_ERRORS,
     ):
-        super().__init__(parameters, llm, budget=budget)
+        super().__init__(parameters, llm, budget=budget, max_errors=max_errors)
         if not isinstance(memory_size, int) or memory_size < 1:
             raise ValueError(f"memory_size must be an int >= 1, got {memory_size!r}")
         self.memory_size = memory_size

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from optimizers.base import Optimizer, Proposal, StepResult
+from optimizers.base import DEFAULT_MAX_ERRORS, Optimizer, Proposal, StepResult
 from optimizers.code_replies import code_reply_format, split_code
 from optimizers.drafts import draft_messages, is_stub
 from optimizers.problem import (
@@ -110,10 +110,11 @@ class OptoPrime(Optimizer):
         max_tokens: int | None = None,
         titles: Mapping[str, str] | None = None,
         budget: Budget | None = None,
+        max_errors: int | None = DEFAULT_MAX_ERRORS,
         resample: int = 1,
         draft_stubs: bool = True,
     ):
-        super().__init__(parameters, llm, budget=budget)
+        super().__init__(parameters, llm, budget=budget, max_errors=max_errors)
         if not isinstance(draft_stubs, bool):
             raise TypeError(f"draft_stubs must be a bool, got {type(draft_stubs).__name__}")
         self.draft_stubs = draft_stubs

@@ -30,6 +30,7 @@ from optimizers.base import (
     charge,
     check_parameters,
     failed_step,
+    report_failure,
 )
 from optimizers.optoprime import OptoPrime, check_approach
 from optimizers.prompts import JUDGE_PROMPT, SOLVE_DIRECTLY, WORK_BACKWARD, Approach
@@ -371,12 +372,14 @@ class BeamSearch:
         result.applied = {k: v for k, v in opt.values().items() if start[k] is not v}
         charge(result, used)
         self.history.append(result)
+        report_failure(self.history, opt.max_errors, "BeamSearch")
         return result
 
     def _expand(self) -> StepResult:
         opt = self.optimizer
         fresh: list[dict[str, Any]] = []
         rejected: dict[str, str] = {}
+        errors: list[str] = []
         for _score, values in self.beam:
             self._set(values)
             opt.zero_feedback()
@@ -389,11 +392,14 @@ class BeamSearch:
                     proposal = opt.propose(graph, temperature=t, seed=first_seed + i)
                 except (ReplyError, LLMError) as exc:
                     rejected[f"candidate {len(fresh)}"] = str(exc)
+                    errors.append(f"{type(exc).__name__}: {exc}")
                     continue
                 accepted, why = opt.validate(proposal.values)
                 rejected.update(why)
                 if accepted:
                     fresh.append({**values, **accepted})
+        if len(errors) == len(self.beam) * len(self.temperatures):
+            raise ProposalError(f"every candidate of the round failed; the last: {errors[-1]}")
         pool = {_key(v): (s, v) for s, v in self.beam}
         for s, v in self._scored([v for v in fresh if _key(v) not in pool]):
             pool.setdefault(_key(v), (s, v))

@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from optimizers.base import Optimizer, Proposal, StepResult
+from optimizers.base import DEFAULT_MAX_ERRORS, Optimizer, Proposal, StepResult
 from optimizers.code_replies import (
     code_call_messages,
     code_reply_format,
@@ -82,8 +82,9 @@ class TextGrad(Optimizer):
         max_tokens: int | None = None,
         memory_size: int = 0,
         budget: Budget | None = None,
+        max_errors: int | None = DEFAULT_MAX_ERRORS,
     ):
-        super().__init__(parameters, llm, budget=budget)
+        super().__init__(parameters, llm, budget=budget, max_errors=max_errors)
         if not isinstance(max_backward_calls, int) or max_backward_calls < 0:
             raise ValueError(f"max_backward_calls must be an int >= 0, got {max_backward_calls!r}")
         if not isinstance(memory_size, int) or isinstance(memory_size, bool) or memory_size < 0:

@@ -279,15 +279,20 @@ def to_dot(graph: Any) -> str:
 
 def render_svg(graph: Any) -> str:
     """SVG text drawn by Graphviz's ``dot`` program."""
+    return render(graph, "svg").decode("utf-8")
+
+
+def render(graph: Any, fmt: str) -> bytes:
+    """The graph drawn by Graphviz's ``dot`` program in ``fmt`` (``svg``, ``png``, ...)."""
     dot = shutil.which("dot")
     if dot is None:
         raise GraphError(
-            "rendering SVG needs Graphviz's `dot` program, which is not installed "
+            f"rendering {fmt.upper()} needs Graphviz's `dot` program, which is not installed "
             "(e.g. `apt-get install graphviz` or `brew install graphviz`); DOT output works without it"
         )
     result = subprocess.run(
-        [dot, "-Tsvg"], input=to_dot(graph), capture_output=True, text=True, timeout=120
+        [dot, f"-T{fmt}"], input=to_dot(graph).encode("utf-8"), capture_output=True, timeout=120
     )
     if result.returncode != 0:
-        raise GraphError(f"dot failed: {result.stderr.strip()}")
+        raise GraphError(f"dot failed: {result.stderr.decode('utf-8', 'replace').strip()}")
     return result.stdout

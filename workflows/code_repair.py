@@ -109,7 +109,10 @@ def load_repair_tasks(path: str | Path) -> list[RepairTask]:
             raise DatasetError(f"{where}: missing 'entry_point' (the function's name)")
         if not isinstance(example.input, str) or not isinstance(example.target, str):
             raise DatasetError(f"{where}: 'code' and 'tests' must be strings of Python source")
-        for key, source in (("code", example.input), ("tests", example.target)):
+        setup = example.meta.get("setup", "")
+        if not isinstance(setup, str):
+            raise DatasetError(f"{where}: 'setup' must be a string of Python source")
+        for key, source in (("code", example.input), ("tests", example.target), ("setup", setup)):
             try:
                 ast.parse(source)
             except SyntaxError as exc:
@@ -117,11 +120,7 @@ def load_repair_tasks(path: str | Path) -> list[RepairTask]:
         if "def check(" not in example.target:
             raise DatasetError(f"{where}: 'tests' must define check(candidate)")
         name = str(example.meta.get("name") or example.meta.get("id") or entry_point)
-        tasks.append(
-            RepairTask(
-                name, entry_point, example.input, example.target, example.meta.get("setup", "")
-            )
-        )
+        tasks.append(RepairTask(name, entry_point, example.input, example.target, setup))
     return tasks
 
 
@@ -148,7 +147,12 @@ def trainable_function(task: RepairTask) -> Bundle:
         raise DatasetError(str(exc)) from None
     module = types.ModuleType(module_name)
     sys.modules[module_name] = module
-    exec(compile_checked(task.setup, f"<setup {task.name}>"), module.__dict__)
+    try:
+        exec(compile_checked(task.setup, f"<setup {task.name}>"), module.__dict__)
+    except Exception as exc:
+        raise DatasetError(
+            f"{task.name}: its setup code raised {type(exc).__name__}: {exc}"
+        ) from None
     filename = f"<{module_name}>"
     linecache.cache[filename] = (len(task.code), None, task.code.splitlines(True), filename)
     namespace = dict(module.__dict__)

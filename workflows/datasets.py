@@ -264,6 +264,10 @@ def load_jsonl(
             raise DatasetError(
                 f"{where}: not valid JSON ({exc.msg} at column {exc.colno})"
             ) from None
+        except ValueError as exc:  # e.g. an integer too long to convert
+            raise DatasetError(f"{where}: not usable JSON ({exc})") from None
+        except RecursionError:
+            raise DatasetError(f"{where}: the JSON is nested too deeply") from None
         if not isinstance(record, dict):
             raise DatasetError(f"{where}: expected a JSON object, got {type(record).__name__}")
         missing = [k for k in (input_key, target_key) if k not in record]

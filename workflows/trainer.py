@@ -5,13 +5,17 @@ state, position in the epoch, history, usage), so a run killed at any moment
 resumes exactly where its last finished step left it. A run that runs out of
 budget or is interrupted with Ctrl-C stops cleanly: the step in flight is
 abandoned, the parameters are put back as they were when it began, and the last
-checkpoint stays intact.
+checkpoint stays intact. A run whose steps fail (the LLM unreachable, replies
+that cannot be read) stops after ``max_errors`` failures in a row and ends
+``failed``, as does one in which every step failed; :meth:`Trainer.fit` then
+raises :class:`TrainingFailed`, so no failure passes for a result.
 """
 
 from __future__ import annotations
 
 import contextvars
 import inspect
+import logging
 import math
 import random
 import time
@@ -21,26 +25,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimizers.base import (
+    DEFAULT_MAX_ERRORS,
+    TooManyFailedSteps,
+    check_max_errors,
+    failures_reported_by_caller,
+)
 from trace_engine.errors import ExecutionError, StateError
 from trace_engine.extras import check_extra
 from trace_engine.files import atomic_write_json, atomic_write_text
 from trace_engine.graph import unique_labels
+from trace_engine.llm.errors import LLMError
 from trace_engine.llm.meter import Budget, BudgetExceeded, get_meter
 from trace_engine.modules import Module
 from trace_engine.nodes import Node, Parameter
 from workflows.checkpoint import (
+    CHECKPOINT_FILE,
     CheckpointError,
+    checkpoint_path,
     decode_state,
     encode_state,
     read_checkpoint,
     write_checkpoint,
 )
+from workflows.run_lock import run_lock
 from workflows.training_report import plot_history, summary_table
+
+log = logging.getLogger(__name__)
 
 LOG_FILE = "steps.jsonl"
 PLOT_FILE = "progress.png"
 SUMMARY_FILE = "summary.txt"
 PARAMETERS_FILE = "parameters.json"
+RUN_OUTPUTS = (CHECKPOINT_FILE, LOG_FILE, PLOT_FILE, SUMMARY_FILE, PARAMETERS_FILE)
+"""The files a run writes in its directory."""
 
 
 @dataclass
@@ -63,7 +81,8 @@ class TrainResult:
     """How a run ended and what it achieved."""
 
     status: str
-    """``completed``, ``target_reached``, ``time_limit``, ``budget_exceeded`` or ``interrupted``."""
+    """``completed``, ``target_reached``, ``time_limit``, ``budget_exceeded``, ``interrupted``
+    or ``failed`` (every step failed, or ``max_errors`` in a row)."""
     message: str
     steps: int
     initial_score: float | None
@@ -79,6 +98,20 @@ class TrainResult:
     @property
     def ok(self) -> bool:
         return self.status in ("completed", "target_reached")
+
+    @property
+    def errors(self) -> list[tuple[int, str]]:
+        """``(step, error)`` of every failed step."""
+        return [(r["step"], r["error"]) for r in self.history if r.get("error")]
+
+
+class TrainingFailed(RuntimeError):
+    """The run could not do its job: its steps failed. ``result`` is the finished
+    :class:`TrainResult` (status ``failed``; checkpoint, log and plot written)."""
+
+    def __init__(self, result: TrainResult):
+        super().__init__(result.message)
+        self.result = result
 
 
 def named_parameters(module_or_params: Module | Sequence[Parameter]) -> list[tuple[str, Parameter]]:
@@ -129,8 +162,12 @@ class Trainer:
     which every example already scores ``perfect_score`` needs no step (no LLM
     call). The run stops at ``max_steps``, after ``epochs``, when the validation
     score reaches ``stop_at_score``, when ``budget`` is spent, when ``time_limit``
-    seconds have passed (checked before each step), or on Ctrl-C.
+    seconds have passed (checked before each step), on Ctrl-C, or after
+    ``max_errors`` failed steps in a row (``None``: never). A resumed run's budget
+    counts what its earlier sessions spent. A run directory is locked while a run
+    uses it. Each failed step is logged as a warning when it happens.
     ``on_step(record)`` is called after each step with the step's log record.
+    ``progress``: a progress bar on standard error when it is a terminal.
     """
 
     def __init__(
@@ -160,6 +197,7 @@ class Trainer:
         plot: bool = True,
         on_step: Callable[[dict[str, Any]], None] | None = None,
         time_limit: float | None = None,
+        max_errors: int | None = DEFAULT_MAX_ERRORS,
     ):
         if not train:
             raise ValueError("Trainer needs at least one training example")
@@ -200,6 +238,7 @@ class Trainer:
         self.plot = plot
         self.on_step = on_step
         self.time_limit = time_limit
+        self.max_errors = check_max_errors(max_errors)
         self._reset_state()
 
     # ----- state -----------------------------------------------------------------
@@ -216,6 +255,7 @@ class Trainer:
         self.initial_score: float | None = None
         self.usage = _usage_totals()
         self.wall_time = 0.0
+        self._gave_up: str | None = None
 
     def parameter_values(self) -> dict[str, Any]:
         return {name: p.data for name, p in self.params}
@@ -282,6 +322,7 @@ class Trainer:
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
+        path = checkpoint_path(self.checkpoint_dir)
         for key, have in (("n_train", len(self.train)), ("batch_size", self.batch_size)):
             if state.get(key) != have:
                 raise CheckpointError(
@@ -289,25 +330,37 @@ class Trainer:
                     f"this run has {key}={have}; resume with the same data and settings"
                 )
         try:
-            self.load_parameter_values(decode_state(state["parameters"]))
+            step, epoch, position = (int(state[k]) for k in ("step", "epoch", "position"))
+            order, history = list(state["order"]), list(state["history"])
+            best = state["best"]
+            best_score, best_step = best["score"], best["step"]
+            best_values = decode_state(best["parameters"])
+            usage = {**_usage_totals(), **state["usage"]}
+            wall_time = float(state.get("wall_time", 0.0))
+            parameters = decode_state(state["parameters"])
             optimizer_state = decode_state(state["optimizer"])
+        except KeyError as exc:
+            raise CheckpointError(
+                f"{path} is damaged: it has no {exc}; start the run again in a new directory"
+            ) from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(
+                f"{path} is damaged ({exc}); start the run again in a new directory"
+            ) from None
+        try:
+            self.load_parameter_values(parameters)
             if optimizer_state is not None and hasattr(self.optimizer, "load_state_dict"):
                 self.optimizer.load_state_dict(optimizer_state)
-        except (StateError, ValueError, KeyError) as exc:
+        except (StateError, ValueError, TypeError, KeyError) as exc:
             raise CheckpointError(
                 f"the checkpoint in {self.checkpoint_dir} does not fit this job: {exc}"
             ) from None
-        self.step = state["step"]
-        self.epoch = state["epoch"]
-        self.position = state["position"]
-        self.order = list(state["order"])
-        self.history = list(state["history"])
-        best = state["best"]
-        self.best_score, self.best_step = best["score"], best["step"]
-        self.best_values = decode_state(best["parameters"])
+        self.step, self.epoch, self.position = step, epoch, position
+        self.order, self.history = order, history
+        self.best_score, self.best_step, self.best_values = best_score, best_step, best_values
         self.initial_score = state.get("initial_score")
-        self.usage = {**_usage_totals(), **state["usage"]}
-        self.wall_time = state.get("wall_time", 0.0)
+        self.usage = usage
+        self.wall_time = wall_time
 
     def _save(self) -> None:
         if self.checkpoint_dir is None:
@@ -323,6 +376,9 @@ class Trainer:
             try:
                 result = self.evaluate(example)
             except ExecutionError as exc:
+                if isinstance(exc.exception, (LLMError, BudgetExceeded)):
+                    # the model failed or the money ran out, not the program: no score to give
+                    raise exc.exception from exc
                 result = Evaluation(
                     score=0.0,
                     feedback=f"the program raised {exc}",
@@ -359,13 +415,33 @@ class Trainer:
     # ----- the loop --------------------------------------------------------------
 
     def fit(self) -> TrainResult:
-        """Run (or resume) training; returns how it ended. Never loses the last checkpoint."""
-        if self.resume:
-            self._load_state(read_checkpoint(self.checkpoint_dir, self.workflow))
-        elif self.checkpoint_dir is not None:
-            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        """Run (or resume) training; returns how it ended. Never loses the last checkpoint.
+
+        Raises :class:`TrainingFailed` when the run failed (see the module docstring) and
+        :class:`~workflows.run_lock.RunDirectoryBusy` when another run holds the directory.
+        """
+        if self.checkpoint_dir is None:
+            result = self._fit_budgeted()
+        else:
+            if self.resume:
+                read_checkpoint(self.checkpoint_dir, self.workflow)  # before the lock makes a file
+            with run_lock(self.checkpoint_dir):
+                if self.resume:
+                    self._load_state(read_checkpoint(self.checkpoint_dir, self.workflow))
+                result = self._fit_budgeted()
+        if result.status == "failed":
+            raise TrainingFailed(result)
+        return result
+
+    def _fit_budgeted(self) -> TrainResult:
         if self.budget is None:
             return self._fit()
+        self.budget.add_spent(
+            calls=self.usage["calls"],
+            prompt_tokens=self.usage["prompt_tokens"],
+            completion_tokens=self.usage["completion_tokens"],
+            cost=self.usage["cost"],
+        )
         with self.budget.active():
             return self._fit()
 
@@ -381,7 +457,18 @@ class Trainer:
                     status = "time_limit"
                     break
                 self._run_step(bar)
-            if status == "time_limit":
+                if self._gave_up:
+                    status, message = "failed", f"stopped: {self._gave_up}"
+                    break
+            if status == "failed":
+                pass  # the message says why already
+            elif self._all_steps_failed():
+                status = "failed"
+                message = (
+                    "every step failed, nothing was changed; "
+                    f"the last error: {self.history[-1]['error']}"
+                )
+            elif status == "time_limit":
                 message = (
                     f"stopped: the time limit of {self.time_limit:g}s was reached "
                     f"after {self.step} of {self.max_steps} steps"
@@ -403,9 +490,27 @@ class Trainer:
             self.wall_time += time.perf_counter() - started
             if bar is not None:
                 bar.close()
-        if status in ("budget_exceeded", "interrupted") and self.checkpoint_dir is not None:
+        if (
+            status in ("budget_exceeded", "interrupted", "failed")
+            and self.checkpoint_dir is not None
+        ):
             message += f"; the checkpoint of step {self.step} in {self.checkpoint_dir} is intact"
         return self._finish(status, message)
+
+    def _all_steps_failed(self) -> bool:
+        """Steps were tried and none of them worked (perfect batches that needed none aside)."""
+        tried = [r for r in self.history[1:] if not r["skipped"]]
+        return bool(tried) and all(r["error"] for r in tried)
+
+    def _failed_in_a_row(self) -> int:
+        count = 0
+        for record in reversed(self.history[1:]):
+            if record["skipped"]:
+                continue
+            if not record["error"]:
+                break
+            count += 1
+        return count
 
     def _target_reached(self) -> bool:
         return (
@@ -501,11 +606,23 @@ class Trainer:
         self.epoch, self.position, self.order = epoch, position + len(indices), order
         self._close_record(record, time.perf_counter() - start)
         self._save()
+        if record["error"]:
+            self._note_failure(record)
         if bar is not None:
             bar.update(1)
             bar.set_postfix_str(_postfix(record, self.usage))
         if self.on_step is not None:
             self.on_step(record)
+
+    def _note_failure(self, record: dict[str, Any]) -> None:
+        """Say that the step failed, now; give up after ``max_errors`` in a row."""
+        log.warning("step %d failed, nothing was changed: %s", record["step"], record["error"])
+        count = self._failed_in_a_row()
+        if self.max_errors is not None and count >= self.max_errors and not self._gave_up:
+            self._gave_up = (
+                f"{count} steps failed in a row, nothing was changed; "
+                f"the last error: {record['error']}"
+            )
 
     def _optimizer_step(
         self, evaluations: list[Evaluation], record: dict[str, Any], usage: dict[str, Any]
@@ -523,7 +640,11 @@ class Trainer:
         if not taught:
             record["error"] = "no example produced a traced output to give feedback to"
             return
-        result = self.optimizer.step()
+        try:
+            with failures_reported_by_caller():  # _note_failure says it, with the step number
+                result = self.optimizer.step()
+        except TooManyFailedSteps as exc:
+            result, self._gave_up = exc.result, str(exc)
         if getattr(result, "error_type", None) == "BudgetExceeded":
             raise BudgetExceeded(getattr(result, "error", None) or "budget exhausted")
         record["applied"] = sorted(getattr(result, "applied", None) or [])
@@ -555,12 +676,13 @@ class Trainer:
             desc=self.workflow.split(":")[0],
             unit="step",
             leave=True,
+            disable=None,  # off when standard error is not a terminal
         )
 
     # ----- the end ---------------------------------------------------------------
 
     def _finish(self, status: str, message: str) -> TrainResult:
-        interrupted = status in ("budget_exceeded", "interrupted")
+        interrupted = status in ("budget_exceeded", "interrupted", "failed")
         if self.restore_best and self.best_values is not None:
             self.load_parameter_values(self.best_values)
         final_score = self.best_score
@@ -592,7 +714,7 @@ class Trainer:
             return {}
         directory = self.checkpoint_dir
         files = {
-            "checkpoint": str(directory / "checkpoint.json"),
+            "checkpoint": str(directory / CHECKPOINT_FILE),
             "log": str(directory / LOG_FILE),
             "summary": str(directory / SUMMARY_FILE),
             "parameters": str(directory / PARAMETERS_FILE),

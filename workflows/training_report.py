@@ -17,7 +17,7 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 
 def summary_table(history: Sequence[dict[str, Any]]) -> str:
     """One row per step: scores, what changed, and what the step spent."""
-    header = ("step", "train", "val", "best", "changed", "calls", "tokens", "cost $", "sec")
+    header = ("step", "batch", "val", "best", "changed", "calls", "tokens", "cost $", "sec")
     rows = [header]
     for r in history:
         changed = ", ".join(r.get("applied") or []) or ("skipped" if r.get("skipped") else "-")
@@ -45,7 +45,17 @@ def summary_table(history: Sequence[dict[str, Any]]) -> str:
 def plot_history(
     history: Sequence[dict[str, Any]], path: str | os.PathLike, title: str = ""
 ) -> Path:
-    """Train/val score and cumulative cost (and tokens) against steps, as a PNG."""
+    """A PNG of :func:`history_figure`, written atomically."""
+    fig = history_figure(history, title)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def history_figure(history: Sequence[dict[str, Any]], title: str = "") -> Any:
+    """The run as a matplotlib figure: scores against steps (on the score's own range),
+    failed steps marked, and what was spent so far (in USD, or in tokens when every call
+    was free)."""
     from trace_engine.extras import require_extra
 
     matplotlib = require_extra("matplotlib", extra="plots", purpose="the training plot")
@@ -55,32 +65,59 @@ def plot_history(
 
     fig = Figure(figsize=(8, 6))
     score_ax, cost_ax = fig.subplots(2, 1, sharex=True)
-    train = [(r["step"], r["train_score"]) for r in history if r.get("train_score") is not None]
-    val = [(r["step"], r["val_score"]) for r in history if r.get("val_score") is not None]
-    if train:
-        score_ax.plot(*zip(*train), marker="o", label="train (minibatch)")
-    if val:
-        score_ax.plot(*zip(*val), marker="s", label="validation")
-    score_ax.set_ylabel("score")
-    score_ax.grid(True, alpha=0.3)
-    if train or val:
-        score_ax.legend(loc="best")
-    steps = [r["step"] for r in history]
-    cost_ax.plot(steps, [r.get("cum_cost", 0.0) for r in history], color="tab:red", label="cost")
-    cost_ax.set_ylabel("cumulative cost (USD)", color="tab:red")
-    tokens_ax = cost_ax.twinx()
-    tokens_ax.plot(
-        steps, [r.get("cum_tokens", 0) for r in history], color="tab:gray", linestyle="--"
-    )
-    tokens_ax.set_ylabel("cumulative tokens", color="tab:gray")
-    cost_ax.set_ylim(bottom=0, top=max(max(r.get("cum_cost", 0.0) for r in history) * 1.1, 1e-4))
-    tokens_ax.set_ylim(bottom=0)
+    _plot_scores(score_ax, history)
+    _plot_spending(cost_ax, history)
     cost_ax.xaxis.get_major_locator().set_params(integer=True)
     cost_ax.set_xlabel("step")
-    cost_ax.grid(True, alpha=0.3)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return fig
+
+
+def _plot_scores(ax: Any, history: Sequence[dict[str, Any]]) -> None:
+    """Validation after each step as a curve; each step's minibatch, scored before the step
+    changed anything, as separate points (a different minibatch each step: no curve)."""
+    val = [(r["step"], r["val_score"]) for r in history if r.get("val_score") is not None]
+    train = [(r["step"], r["train_score"]) for r in history if r.get("train_score") is not None]
+    failed = [r["step"] for r in history if r.get("error")]
+    if val:
+        ax.plot(*zip(*val), marker="s", color="tab:blue", label="validation (after the step)")
+    if train:
+        ax.scatter(
+            *zip(*train),
+            marker="o",
+            color="tab:orange",
+            zorder=3,
+            label="step's minibatch (before the step)",
+        )
+    for i, step in enumerate(failed):
+        ax.axvline(step, color="tab:red", linestyle=":", label="failed step" if i == 0 else None)
+    values = [v for _, v in val + train]
+    low = min([0.0, *values])
+    high = max([1.0, *values])
+    margin = (high - low) * 0.05
+    ax.set_ylim(low - margin, high + margin)
+    ax.set_ylabel("score")
+    ax.grid(True, alpha=0.3)
+    if val or train or failed:
+        ax.legend(loc="best", fontsize="small")
+
+
+def _plot_spending(ax: Any, history: Sequence[dict[str, Any]]) -> None:
+    steps = [r["step"] for r in history]
+    tokens = [r.get("cum_tokens", 0) for r in history]
+    costs = [r.get("cum_cost", 0.0) for r in history]
+    ax.grid(True, alpha=0.3)
+    if max(costs, default=0.0) <= 0:
+        ax.plot(steps, tokens, color="tab:gray", marker=".")
+        ax.set_ylabel("tokens used (every call was free)")
+        ax.set_ylim(bottom=0, top=max(max(tokens, default=0) * 1.1, 1))
+        return
+    ax.plot(steps, costs, color="tab:red", marker=".")
+    ax.set_ylabel("cumulative cost (USD)", color="tab:red")
+    ax.set_ylim(bottom=0, top=max(costs) * 1.1)
+    tokens_ax = ax.twinx()
+    tokens_ax.plot(steps, tokens, color="tab:gray", linestyle="--")
+    tokens_ax.set_ylabel("cumulative tokens", color="tab:gray")
+    tokens_ax.set_ylim(bottom=0, top=max(max(tokens) * 1.1, 1))

@@ -30,7 +30,7 @@ def test_models_status_reports_missing_parts(monkeypatch, tmp_path, capsys):
     )
     code = main(["models", "--json"])
     status = json.loads(capsys.readouterr().out)
-    assert code == 0 and status["parts_installed"] == 0
+    assert code == 1 and status["parts_installed"] == 0  # the same code as without --json
     assert status["path"].startswith(str(tmp_path)) and not status["assembled"]
     assert "no-such-dist-1 is not installed" in status["problems"][0]
     assert main(["models"]) == 1

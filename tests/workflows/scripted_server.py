@@ -9,25 +9,59 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class ScriptedServer:
     """``reply(messages) -> str`` answers every chat completion request; ``usage``, when
-    given, is reported for each call instead of counts estimated from the text."""
+    given, is reported for each call instead of counts estimated from the text;
+    ``failures`` are HTTP error statuses answered, in order, before any reply (e.g.
+    ``[500]`` fails the first request once, ``[401] * 1000`` is a server with a bad key)."""
 
-    def __init__(self, reply: Callable[[list[dict]], str], usage: dict | None = None):
+    def __init__(
+        self,
+        reply: Callable[[list[dict]], str],
+        usage: dict | None = None,
+        failures: Sequence[int] = (),
+    ):
         self.reply = reply
         self.usage = usage
+        self.failures = list(failures)
         self.requests: list[list[dict]] = []
         self.authorizations: list[str | None] = []
         """The Authorization header of each request, in order."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            def fail(self) -> bool:
+                if not server.failures:
+                    return False
+                status = server.failures.pop(0)
+                data = json.dumps({"error": {"message": f"scripted HTTP {status}"}}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return True
+
+            def do_GET(self):
+                if self.fail():
+                    return
+                data = json.dumps(
+                    {"object": "list", "data": [{"id": "scripted", "object": "model"}]}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.fail():
+                    return
                 messages = body["messages"]
                 server.requests.append(messages)
                 server.authorizations.append(self.headers.get("Authorization"))

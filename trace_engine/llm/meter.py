@@ -20,6 +20,7 @@ A :class:`Budget` stops a run before a call that would cross one of its limits.
 from __future__ import annotations
 
 import contextvars
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -220,8 +221,8 @@ class Budget:
             ("max_tokens", max_tokens),
             ("max_calls", max_calls),
         ):
-            if value is not None and value < 0:
-                raise ValueError(f"Budget {name} must be >= 0, got {value}")
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"Budget {name} must be a finite number >= 0, got {value}")
         self.max_usd = max_usd
         self.max_tokens = max_tokens
         self.max_calls = max_calls
@@ -253,6 +254,22 @@ class Budget:
             self._reserved_tokens += estimate.tokens
             self._reserved_cost += estimate.cost
             return estimate
+
+    def add_spent(
+        self,
+        *,
+        calls: int = 0,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost: float = 0.0,
+    ) -> None:
+        """Count spending made outside this process, e.g. by a resumed run's earlier
+        sessions, so that the limits hold over the run's whole life."""
+        with self._lock:
+            self.spent.calls += calls
+            self.spent.prompt_tokens += prompt_tokens
+            self.spent.completion_tokens += completion_tokens
+            self.spent.cost += cost
 
     def settle(
         self, reservation: Estimate, usage: Usage | None, cost: float, seconds: float

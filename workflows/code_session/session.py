@@ -116,6 +116,12 @@ class CodeSession:
         """Run the remaining rounds, write back the accepted version, write the report; exit code."""
         state = self.state
         self.check_file_unchanged()
+        pending = next((c for c in reversed(state.candidates) if c.status == "passed"), None)
+        if pending is not None:  # the session stopped while this one waited for a decision
+            self.say(f"candidate {pending.id} (round {pending.round}) is still waiting for review")
+            self.decide(pending)
+            state.rounds_done = max(state.rounds_done, pending.round)
+            state.save(self.session_dir)
         while state.rounds_done < state.rounds and not self.stopped:
             number = state.rounds_done + 1
             self.say(f"--- round {number} of {state.rounds} ---")

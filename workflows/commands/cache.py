@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from workflows.commands.common import check_cache, general_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "cache",
+        parents=[general_options()],
         help="show or clear the disk cache of LLM completions",
         description="Show statistics of, or clear, the disk cache of LLM completions "
         "(location: --dir, else $TRACE_ENGINE_CACHE_DIR, else the user cache directory).",
@@ -20,9 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trace_engine.llm.cache import cache_stats, clear_cache, default_cache_dir
+    from trace_engine.llm.cache import cache_stats, clear_cache
 
-    directory = args.directory or default_cache_dir()
+    directory = check_cache(args.directory)
     if args.action == "clear":
         removed = clear_cache(directory)
         print(f"removed {removed} cached completion(s) from {directory}")

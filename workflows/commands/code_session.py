@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
+import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from workflows.cli import UsageError
+from workflows.commands.common import general_options, llm_options, llm_spec, make_llm
 
 DEFAULT_ROUNDS = 3
 DEFAULT_MIN_SPEEDUP = 1.1
@@ -16,6 +20,7 @@ DEFAULT_MIN_SPEEDUP = 1.1
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "code-session",
+        parents=[general_options(), llm_options()],
         help="make a Python function faster with an LLM; tests and timings decide, you accept",
         description=(
             "Optimize one function: measure it, let the LLM propose faster versions, check each "
@@ -38,9 +43,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--bench", metavar="EXPR", help="the expression to time, e.g. 'f(data)'")
     parser.add_argument("--setup", default="", metavar="CODE", help="code run once before timing")
-    parser.add_argument(
-        "--llm", metavar="SPEC", help="LLM spec (default: $TRACE_ENGINE_LLM, else local)"
-    )
     parser.add_argument("--rounds", type=int, help=f"optimizer rounds (default {DEFAULT_ROUNDS})")
     parser.add_argument(
         "--auto", action="store_true", help="no questions: accept the best candidate"
@@ -79,10 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _check_numbers(args: argparse.Namespace) -> None:
     if args.rounds is not None and args.rounds < 1:
         raise UsageError(f"--rounds must be at least 1, got {args.rounds}")
-    if args.min_speedup is not None and args.min_speedup <= 0:
-        raise UsageError(f"--min-speedup must be positive, got {args.min_speedup}")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError(f"--timeout must be positive, got {args.timeout}")
+    for flag, value in (("--min-speedup", args.min_speedup), ("--timeout", args.timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{flag} must be a finite number > 0, got {value}")
     if args.memory_mb < 64:
         raise UsageError(f"--memory-mb must be at least 64, got {args.memory_mb}")
     if args.repeat < 1:
@@ -120,11 +121,15 @@ def run(args: argparse.Namespace) -> int:
             state = SessionState.load(args.session_dir)
             if args.rounds is not None:
                 state.rounds = args.rounds
-            if args.llm:
-                state.llm = args.llm
+            if args.llm and llm_spec(args.llm) != state.llm:
+                say(
+                    f"resuming with --llm {llm_spec(args.llm)} instead of the session's {state.llm}"
+                )
+                state.llm = llm_spec(args.llm)
             state.auto = args.auto or state.auto
             if args.min_speedup is not None:
                 state.min_speedup = args.min_speedup
+            llm = make_llm(state.llm, cache=not args.no_cache)
             say(f"resuming {state.target.spec}: {state.rounds_done} of {state.rounds} rounds done")
             session_dir = args.session_dir
         else:
@@ -137,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
             _check_code(args.bench, "eval", "--bench")
             _check_code(args.setup, "exec", "--setup")
             target = parse_target(args.target, cwd)
+            llm = make_llm(args.llm, cache=not args.no_cache)
             session_dir = args.session_dir or cwd / ".code-sessions" / (
                 f"{target.fn_name}-{time.strftime('%Y%m%d-%H%M%S')}"
             )
@@ -151,20 +157,26 @@ def run(args: argparse.Namespace) -> int:
             say(
                 f"measuring the original {target.fn_name} (tests, recorded inputs, timing, profile)..."
             )
-            state = start_session(
-                target,
-                workload,
-                session_dir,
-                rounds=args.rounds or DEFAULT_ROUNDS,
-                auto=args.auto,
-                min_speedup=args.min_speedup or DEFAULT_MIN_SPEEDUP,
-                llm=args.llm,
-                cwd=cwd,
-            )
+            made = not session_dir.exists()
+            try:
+                state = start_session(
+                    target,
+                    workload,
+                    session_dir,
+                    rounds=args.rounds or DEFAULT_ROUNDS,
+                    auto=args.auto,
+                    min_speedup=args.min_speedup or DEFAULT_MIN_SPEEDUP,
+                    llm=llm_spec(args.llm),
+                    cwd=cwd,
+                )
+            except BaseException:
+                if made:  # a failed start leaves nothing behind
+                    shutil.rmtree(session_dir, ignore_errors=True)
+                raise
             say(f"baseline: {state.baseline.timing.describe()}; session directory: {session_dir}")
         for warning in state.warnings:
             say(f"warning: {warning}")
-        proposer = _proposer(state)
+        proposer = _proposer(state, llm)
         reviewer = None if state.auto else TerminalReviewer()
         session = CodeSession(
             state, session_dir, proposer=proposer, cwd=cwd, reviewer=reviewer, say=say
@@ -174,9 +186,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
-def _proposer(state):
-    from trace_engine.llm import as_llm
-    from trace_engine.llm.errors import LLMError
+def _proposer(state, llm: Any):
     from workflows.code_session import OptoPrimeProposer
 
     definition = next(
@@ -184,10 +194,6 @@ def _proposer(state):
         for n in ast.parse(state.original_text).body
         if isinstance(n, ast.FunctionDef) and n.name == state.target.fn_name
     )
-    try:
-        llm = as_llm(state.llm)
-    except (LLMError, ValueError) as exc:
-        raise UsageError(f"--llm {state.llm}: {exc}") from None
     return OptoPrimeProposer(
         fn_name=state.target.fn_name,
         signature=state.signature,

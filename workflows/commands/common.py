@@ -1,39 +1,107 @@
-"""Options shared by the training commands: the LLM, the optimizer, the budget.
+"""Options and helpers shared by the commands.
 
-Not a command itself (it is not in ``COMMAND_MODULES``); ``demo``, ``optimize``
-and ``eval`` use it so that ``--llm``, ``--optimizer`` and ``--budget-usd``
-mean the same everywhere.
+Not a command itself (it is not in ``COMMAND_MODULES``). Every command takes
+:func:`general_options` (``-v``/``-q``, ``--no-progress``); every command that
+calls a model takes :func:`llm_options` (``--llm``, ``--no-cache``), so each
+flag means the same everywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from workflows.cli import UsageError
 
 OPTIMIZERS = ("optoprime", "optoprime-multi", "opro", "textgrad")
+LLM_HELP = (
+    "model to use: local (the embedded model, default unless $TRACE_ENGINE_LLM is set), "
+    "openai:MODEL, openai-compatible:URL#MODEL, llamacpp:PATH.gguf, transformers:PATH"
+)
 
 
-def add_llm_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--llm",
-        metavar="SPEC",
-        default=None,
-        help="model to use: local (the embedded model, default unless $TRACE_ENGINE_LLM is set), "
-        "openai:MODEL, openai-compatible:URL#MODEL, llamacpp:PATH.gguf, transformers:PATH",
+def general_options() -> argparse.ArgumentParser:
+    """The parent parser of every command: how much it says on standard error."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("output")
+    verbosity = group.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="say more on standard error: retried LLM calls (-vv: debugging detail and tracebacks)",
     )
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="only errors on standard error, no progress bars"
+    )
+    group.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars (they are off anyway when standard error is not a terminal)",
+    )
+    return parent
 
 
-def make_llm(spec: str | None) -> Any:
-    """The LLM for ``--llm`` (``None``: the configured default); a bad spec is a usage error."""
+def llm_options() -> argparse.ArgumentParser:
+    """The parent parser of every command that calls a model."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("model")
+    group.add_argument("--llm", metavar="SPEC", default=None, help=LLM_HELP)
+    group.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not answer from (or fill) the disk cache of LLM completions",
+    )
+    return parent
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars only for a person watching: not asked away, and stderr is a terminal."""
+    quiet = getattr(args, "quiet", False) or getattr(args, "no_progress", False)
+    return not quiet and sys.stderr.isatty()
+
+
+def llm_spec(spec: str | None) -> str:
+    """The spec ``--llm`` stands for: itself, else ``$TRACE_ENGINE_LLM``, else ``local``.
+    Recorded in a run so that resuming it uses the same model whatever the environment."""
+    return (spec or os.environ.get("TRACE_ENGINE_LLM") or "local").strip()
+
+
+def make_llm(spec: str | None, *, cache: bool = True) -> Any:
+    """The LLM for ``--llm`` (``None``: the configured default); a bad spec or an
+    unreadable cache is a usage error."""
     from trace_engine.llm import SpecError, get_llm
 
+    if cache:
+        check_cache(None)
     try:
-        return get_llm(spec)
+        return get_llm(llm_spec(spec), cache=cache)
     except SpecError as exc:
         raise UsageError(f"--llm: {exc}") from None
+
+
+def check_cache(directory: str | None) -> Path:
+    """Open the completion cache in ``directory`` (``None``: the default one) now, so that a
+    corrupt one is one clear line before any work rather than a failure in every call."""
+    import sqlite3
+
+    from trace_engine.llm.cache import default_cache_dir, open_cache
+
+    path = Path(directory).expanduser() if directory else default_cache_dir()
+    try:
+        open_cache(path)
+    except (sqlite3.Error, OSError) as exc:
+        raise UsageError(
+            f"the completion cache in {path} cannot be opened ({exc}); it only holds cached "
+            f"answers: delete that directory, or run without it (--no-cache)"
+        ) from None
+    return path
 
 
 def make_optimizer(
@@ -73,12 +141,13 @@ def positive_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
+    """A finite number > 0 (``nan`` and ``inf`` are refused: they would never stop anything)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
 
 

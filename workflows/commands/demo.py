@@ -11,7 +11,6 @@ before, after every step, and at the end.
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,23 @@ from typing import Any
 from trace_engine.files import atomic_write_text
 from trace_engine.llm import get_meter
 from workflows.cli import UsageError
-from workflows.commands.common import add_llm_option, make_llm, positive_float, positive_int, short
+from workflows.commands.common import (
+    general_options,
+    llm_options,
+    llm_spec,
+    make_llm,
+    positive_float,
+    positive_int,
+    short,
+    show_progress,
+)
+from workflows.commands.run_file import RUN_FILE, read_run, resolve, write_run
 
+KIND = "demo"
 DEFAULT_PROBLEMS = ("HumanEval/0", "HumanEval/2", "HumanEval/13", "HumanEval/23")
 DEFAULT_STEPS = 2
 DEFAULT_MINUTES = 8.0
+DEFAULT_TIMEOUT = 5.0
 DEFAULT_OUT = Path("trace-engine-demo")
 RUN_DIR = "run"
 CODE_FILE = "optimized.py"
@@ -32,56 +43,62 @@ CODE_FILE = "optimized.py"
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
+        parents=[general_options(), llm_options()],
         help="repair HumanEval functions from empty bodies with the local model (the main demo)",
         description=(
             "Repair a few HumanEval functions that start as empty stubs: the official unit "
             "tests run in a subprocess; OptoPrime drafts each stub from its docstring, then "
-            "rewrites the code from the tests' feedback, one problem per step. Needs no network and no API key: the embedded local model is "
-            "used unless --llm or $TRACE_ENGINE_LLM says otherwise. Takes a few minutes on a "
-            "laptop CPU."
+            "rewrites the code from the tests' feedback, one problem per step. Needs no network "
+            "and no API key: the embedded local model is used unless --llm or $TRACE_ENGINE_LLM "
+            "says otherwise. Takes a few minutes on a laptop CPU. Exit code 0 when the run "
+            "completed, 1 when it failed (every step failed), 2 for a usage or input error."
         ),
     )
     parser.add_argument(
         "--problems",
         metavar="IDS",
-        default=",".join(p.split("/")[1] for p in DEFAULT_PROBLEMS),
-        help="comma-separated HumanEval numbers or ids (default: %(default)s)",
+        default=None,
+        help="comma-separated HumanEval numbers or ids (default: "
+        f"{','.join(p.split('/')[1] for p in DEFAULT_PROBLEMS)})",
     )
     parser.add_argument(
         "--steps",
         type=positive_int,
-        default=DEFAULT_STEPS,
-        help="optimizer steps per problem at most (default: %(default)s)",
+        default=None,
+        help=f"optimizer steps per problem at most (default: {DEFAULT_STEPS})",
     )
     parser.add_argument(
         "--out",
         type=Path,
         default=DEFAULT_OUT,
-        help="directory for the plot, log, checkpoint and optimized code; its run/ folder is "
-        "replaced unless --resume (default: %(default)s)",
+        help="directory for the plot, log, checkpoint and optimized code; a demo run already "
+        "in its run/ folder is replaced unless --resume; anything else there is left alone "
+        "unless --force (default: %(default)s)",
     )
     parser.add_argument(
         "--timeout",
         type=positive_float,
-        default=5.0,
-        help="seconds one test run may take before it is killed (default: %(default)s); "
+        default=None,
+        help=f"seconds one test run may take before it is killed (default: {DEFAULT_TIMEOUT:g}); "
         "tests run sandboxed with bubblewrap where it works, else with rlimits only",
     )
     parser.add_argument(
         "--max-minutes",
         type=positive_float,
-        default=DEFAULT_MINUTES,
-        help="start no new step after this many minutes (default: %(default)s)",
+        default=None,
+        help=f"start no new step after this many minutes (default: {DEFAULT_MINUTES:g})",
     )
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run saved in --out instead of restarting",
+        help="continue the run saved in --out with its settings instead of restarting",
     )
     parser.add_argument(
-        "--no-cache", action="store_true", help="do not answer from (or fill) the LLM disk cache"
+        "--force",
+        action="store_true",
+        help="write into --out's run/ folder even though it holds something other than a "
+        "demo run (the files a demo run writes are replaced there; nothing else is removed)",
     )
-    add_llm_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -98,48 +115,101 @@ def _say(text: str = "") -> None:
     tqdm.write(text)
 
 
+def _settings(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """This demo's settings: the flags, else (with --resume) the saved run's, else defaults;
+    a run/ folder that holds something other than a demo run is refused without --force."""
+    saved = None
+    if args.resume:
+        saved = read_run(run_dir, KIND) if run_dir.is_dir() else None
+        if saved is None or not (run_dir / "checkpoint.json").is_file():
+            raise UsageError(f"--resume: {run_dir} holds no demo run to continue")
+    elif run_dir.exists() and not args.force:
+        if not run_dir.is_dir():
+            raise UsageError(
+                f"--out: {run_dir} exists and is not a directory; choose another --out"
+            )
+        if any(run_dir.iterdir()) and _kind(run_dir) != KIND:
+            raise UsageError(
+                f"--out: {run_dir} holds something other than a demo run; choose another "
+                "--out, or give --force to write the demo's files there (nothing else is removed)"
+            )
+    problems = None if args.problems is None else _problem_ids(args.problems)
+    given = {
+        "problems": problems,
+        "steps": args.steps,
+        "timeout": args.timeout,
+        "max_minutes": args.max_minutes,
+        "llm": args.llm,
+    }
+    defaults = {
+        "problems": list(DEFAULT_PROBLEMS),
+        "steps": DEFAULT_STEPS,
+        "timeout": DEFAULT_TIMEOUT,
+        "max_minutes": DEFAULT_MINUTES,
+        "llm": llm_spec(None),
+    }
+    return resolve(given, saved, fixed=("problems",), defaults=defaults)
+
+
+def _kind(run_dir: Path) -> str | None:
+    try:
+        saved = read_run(run_dir)
+    except UsageError:
+        return None
+    return None if saved is None else saved.get("kind", "optimize")
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Remove the files an earlier demo run wrote in ``run_dir``, and nothing else."""
+    from workflows.trainer import RUN_OUTPUTS
+
+    for name in (*RUN_OUTPUTS, RUN_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    from trace_engine.llm import SpecError, get_llm
     from workflows.code_repair import CodeRepair, humaneval_tasks
     from workflows.datasets import DatasetError
     from workflows.isolation import available_level, describe
+    from workflows.run_lock import run_lock
 
     started = time.perf_counter()
+    run_dir = args.out / RUN_DIR
+    settings, notes = _settings(args, run_dir)
     try:
-        tasks = humaneval_tasks(_problem_ids(args.problems))
+        tasks = humaneval_tasks(settings["problems"])
     except DatasetError as exc:
         raise UsageError(f"--problems: {exc}") from None
-    run_dir = args.out / RUN_DIR
-    if args.resume and not (run_dir / "checkpoint.json").is_file():
-        raise UsageError(f"--resume: {run_dir} holds no demo run to continue")
-    if not args.resume and run_dir.exists():
-        shutil.rmtree(run_dir)
-    if args.no_cache:
-        try:
-            llm = get_llm(args.llm, cache=False)
-        except SpecError as exc:
-            raise UsageError(f"--llm: {exc}") from None
-    else:
-        llm = make_llm(args.llm)
-    repair = CodeRepair(tasks, timeout=args.timeout)
+    llm = make_llm(settings["llm"], cache=not args.no_cache)
+    repair = CodeRepair(tasks, timeout=settings["timeout"])
 
-    _say(
-        f"trace-engine demo: repair {len(tasks)} HumanEval functions that start with an empty body"
-    )
-    _say(
-        f"  model:     {llm.id}" + ("  (the first step also loads it)" if "local" in llm.id else "")
-    )
-    _say(f"  optimizer: OptoPrime, at most {args.steps} steps per problem, one problem per step")
-    _say(
-        f"  tests:     the official HumanEval tests, sandboxed ({args.timeout:g}s timeout) at the "
-        f"level {describe(available_level())}"
-    )
-    before = {t.name: repair.test(t.name) for t in tasks}
-    for t in tasks:
-        _say(f"  {t.name:<13} {t.entry_point:<28} before: {_checks(before[t.name])}")
-    _say()
-
-    result, usage = _optimize(repair, tasks, llm, run_dir, args)
+    with run_lock(run_dir):
+        if not args.resume:
+            _clear_run(run_dir)
+        write_run(run_dir, KIND, settings)
+        for note in notes:
+            _say(f"resuming with {note}")
+        _say(
+            f"trace-engine demo: repair {len(tasks)} HumanEval functions that start with an "
+            "empty body"
+        )
+        _say(
+            f"  model:     {llm.id}"
+            + ("  (the first step also loads it)" if "local" in llm.id else "")
+        )
+        _say(
+            f"  optimizer: OptoPrime, at most {settings['steps']} steps per problem, "
+            "one problem per step"
+        )
+        _say(
+            "  tests:     the official HumanEval tests, sandboxed "
+            f"({settings['timeout']:g}s timeout) at the level {describe(available_level())}"
+        )
+        before = {t.name: repair.test(t.name) for t in tasks}
+        for t in tasks:
+            _say(f"  {t.name:<13} {t.entry_point:<28} before: {_checks(before[t.name])}")
+        _say()
+        result, usage = _optimize(repair, tasks, llm, run_dir, settings, args)
     after = {t.name: repair.test(t.name) for t in tasks}
     code_path = _write_code(args.out / CODE_FILE, repair, tasks, after)
     _report(tasks, before, after, result, usage, time.perf_counter() - started)
@@ -157,15 +227,22 @@ def run(args: argparse.Namespace) -> int:
     if result.status == "interrupted":
         _say(f"\nInterrupted. Continue with: trace-engine demo --resume --out {args.out}")
         return 130
-    if result.status == "budget_exceeded":
-        _say(f"\n{result.message}")
+    if result.status in ("budget_exceeded", "failed"):
+        _say(f"\n{result.status.replace('_', ' ')}: {result.message}")
         return 1
     return 0
 
 
-def _optimize(repair: Any, tasks: list, llm: Any, run_dir: Path, args: argparse.Namespace):
+def _optimize(
+    repair: Any,
+    tasks: list,
+    llm: Any,
+    run_dir: Path,
+    settings: dict[str, Any],
+    args: argparse.Namespace,
+):
     from optimizers import OptoPrime
-    from workflows.trainer import Trainer
+    from workflows.trainer import Trainer, TrainingFailed
 
     optimizer = OptoPrime(repair.parameters(), llm)
     names = [t.name for t in tasks]
@@ -199,7 +276,7 @@ def _optimize(repair: Any, tasks: list, llm: Any, run_dir: Path, args: argparse.
         val=tasks,
         evaluate=repair.evaluate,
         batch_size=1,
-        epochs=args.steps,
+        epochs=settings["steps"],
         shuffle=False,
         parallel=2,
         stop_at_score=1.0,
@@ -207,9 +284,13 @@ def _optimize(repair: Any, tasks: list, llm: Any, run_dir: Path, args: argparse.
         resume=args.resume,
         workflow="demo:" + ",".join(names),
         on_step=on_step,
-        time_limit=args.max_minutes * 60,
+        time_limit=settings["max_minutes"] * 60,
+        progress=show_progress(args),
     )
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except TrainingFailed as exc:
+        result = exc.result
     meter_after = get_meter().total
     usage = {
         "calls": meter_after.calls - meter_before.calls,

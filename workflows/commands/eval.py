@@ -7,7 +7,13 @@ import json
 from pathlib import Path
 
 from workflows.cli import UsageError
-from workflows.commands.common import make_llm, positive_int, short
+from workflows.commands.common import (
+    general_options,
+    llm_options,
+    make_llm,
+    positive_int,
+    short,
+)
 from workflows.commands.optimize import (
     add_run_options,
     build,
@@ -22,10 +28,13 @@ SPLITS = ("train", "val", "test", "all")
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
+        parents=[general_options(), llm_options()],
         help="score a workflow's starting parameters, or those of a finished run",
         description=(
             "Score a workflow on one of its data splits, with its starting parameters or with "
-            "the parameters a run saved (--run DIR)."
+            "the parameters a run saved (--run DIR, with that run's LLM unless --llm says "
+            "otherwise). Exit code 0 when every example could be scored, 1 when the "
+            "workflow failed on all of them, 2 for a usage or input error."
         ),
     )
     parser.add_argument("workflow", nargs="?", help="workflow name (optional with --run)")
@@ -56,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
 
     saved = load_settings(args.run) if args.run else None
     check_workflow_for_run(args.workflow, saved, args.run, command="eval", flag="--run")
-    settings = settings_for(args, saved)
-    llm = make_llm(args.llm)
+    settings, notes = settings_for(args, saved)
+    for note in notes:
+        print(f"evaluating with {note}")
+    llm = make_llm(settings["llm"], cache=not args.no_cache)
     job = build(settings, llm)
     examples = (
         {

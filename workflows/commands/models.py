@@ -7,15 +7,19 @@ import json
 import time
 
 from workflows.cli import UsageError
+from workflows.commands.common import general_options, show_progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "models",
+        parents=[general_options()],
         help="show the embedded local model's status, or assemble its file",
         description="Show where the embedded model (Qwen2.5-Coder-1.5B-Instruct, Q4_K_M) lives "
         "and whether its weights are installed and verified; 'assemble' builds and checks "
-        "the file from the installed weight packages now instead of on first use.",
+        "the file from the installed weight packages now instead of on first use. Exit code 0 "
+        "when the model is usable or can be assembled, 1 when something is wrong (with or "
+        "without --json).",
     )
     parser.add_argument("action", nargs="?", choices=("status", "assemble"), default="status")
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -29,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "assemble":
         start = time.perf_counter()
         try:
-            path = ensure_model(progress=None if not args.json else False)
+            path = ensure_model(progress=None if show_progress(args) and not args.json else False)
         except ModelFilesError as exc:
             raise UsageError(str(exc)) from None
         print(f"model ready: {path} ({time.perf_counter() - start:.1f}s)")
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     status["llama_cpp"] = _llama_cpp_status()
     if args.json:
         print(json.dumps(status, indent=2))
-        return 0
+        return 0 if not status["problems"] else 1
     print(f"model:     {status['model']}")
     print(f"file:      {status['path']}")
     state = (

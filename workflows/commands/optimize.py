@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from trace_engine.files import atomic_write_json
 from workflows.cli import UsageError
 from workflows.commands.common import (
     OPTIMIZERS,
-    add_llm_option,
+    general_options,
+    llm_options,
+    llm_spec,
     make_llm,
     make_optimizer,
     positive_float,
     positive_int,
+    show_progress,
 )
+from workflows.commands.run_file import read_run, resolve, write_run
 
-RUN_FILE = "run.json"
-SAVED_SETTINGS = ("workflow", "data", "task", "seed", "optimizer", "batch_size", "timeout")
+KIND = "optimize"
+DATA_SETTINGS = ("workflow", "data", "task", "seed", "optimizer", "batch_size")
+"""What defines a run's data and optimizer state: a resume keeps them."""
+DEFAULTS = {"seed": 0, "optimizer": "optoprime", "timeout": 10.0}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,16 +33,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = "; ".join(f"{name}: {text}" for name, text in WORKFLOWS.items())
     parser = subparsers.add_parser(
         "optimize",
+        parents=[general_options(), llm_options()],
         help="optimize a ready-made workflow (code_repair, prompt_tuning, numeric, agent_pipeline)",
-        description=f"Optimize a ready-made workflow. Workflows: {listing}.",
+        description=f"Optimize a ready-made workflow. Workflows: {listing}. Exit code 0 when "
+        "the run completed, 1 when it failed (every step failed) or ran out of budget, 2 for "
+        "a usage or input error.",
     )
     parser.add_argument("workflow", nargs="?", help="workflow name (see above)")
     add_run_options(parser)
-    parser.add_argument("--steps", type=positive_int, help="optimizer steps at most")
+    parser.add_argument("--steps", type=positive_int, help="optimizer steps at most, in all")
     parser.add_argument(
         "--optimizer", choices=OPTIMIZERS, default=None, help="optimizer (default: optoprime)"
     )
-    parser.add_argument("--budget-usd", type=positive_float, help="stop when this much is spent")
+    parser.add_argument(
+        "--budget-usd",
+        type=positive_float,
+        help="stop when the run has spent this much, over all its resumes",
+    )
+    parser.add_argument(
+        "--budget-tokens",
+        type=positive_int,
+        help="stop when the run has used this many tokens, over all its resumes",
+    )
     parser.add_argument("--batch-size", type=positive_int, help="examples per step")
     parser.add_argument(
         "--parallel", type=positive_int, default=2, help="evaluation threads (default: 2)"
@@ -47,7 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, help="run directory (default: trace-engine-runs/WORKFLOW)"
     )
     parser.add_argument(
-        "--resume", type=Path, metavar="DIR", help="continue the run saved in DIR (same settings)"
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the run saved in DIR with its settings (LLM, steps, budget, data); "
+        "--llm, --steps, --budget-* or --timeout given again replace the saved ones",
     )
     parser.set_defaults(handler=run)
 
@@ -70,17 +90,16 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="code_repair: seconds per test run (sandboxed: bubblewrap where it works, "
         "else rlimits only)",
     )
-    add_llm_option(parser)
 
 
 def load_settings(directory: Path) -> dict[str, Any]:
-    path = directory / RUN_FILE
-    if not path.is_file():
-        raise UsageError(f"{directory} holds no trace-engine run ({RUN_FILE} is missing)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
+    """The settings of the run saved in ``directory``."""
+    if not directory.is_dir():
+        raise UsageError(f"{directory} is not a directory")
+    saved = read_run(directory, KIND)
+    if saved is None:
+        raise UsageError(f"{directory} holds no trace-engine run (run.json is missing)")
+    return saved
 
 
 def check_workflow_for_run(
@@ -110,25 +129,14 @@ def check_workflow_for_run(
         )
 
 
-def settings_for(args: argparse.Namespace, saved: dict[str, Any] | None) -> dict[str, Any]:
-    """Command-line values, falling back to a saved run's, then to defaults."""
-    saved = saved or {}
-    defaults = {"seed": 0, "optimizer": "optoprime", "timeout": 10.0}
-    out = {}
-    for key in SAVED_SETTINGS:
-        given = getattr(args, key, None)
-        if key in saved and given is not None and key != "workflow" and saved[key] != _plain(given):
-            raise UsageError(
-                f"--{key.replace('_', '-')} {given} differs from the run being resumed "
-                f"({saved[key]}); leave it out to reuse the saved value"
-            )
-        value = _plain(given) if given is not None else saved.get(key, defaults.get(key))
-        out[key] = value
-    return out
-
-
-def _plain(value: Any) -> Any:
-    return str(value) if isinstance(value, Path) else value
+def settings_for(
+    args: argparse.Namespace, saved: dict[str, Any] | None, extra: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], list[str]]:
+    """Command-line values, falling back to a saved run's, then to defaults, and a line
+    for each saved value a flag replaces."""
+    keys = (*DATA_SETTINGS, "timeout", "llm", *extra)
+    given = {key: getattr(args, key, None) for key in keys}
+    return resolve(given, saved, fixed=DATA_SETTINGS, defaults={**DEFAULTS, "llm": llm_spec(None)})
 
 
 def build(settings: dict[str, Any], llm: Any):
@@ -151,7 +159,8 @@ def build(settings: dict[str, Any], llm: Any):
 def run(args: argparse.Namespace) -> int:
     from trace_engine.llm import Budget
     from workflows.checkpoint import CheckpointError
-    from workflows.trainer import Trainer
+    from workflows.run_lock import run_lock
+    from workflows.trainer import Trainer, TrainingFailed
 
     saved = load_settings(args.resume) if args.resume else None
     check_workflow_for_run(
@@ -162,23 +171,26 @@ def run(args: argparse.Namespace) -> int:
         flag="--resume",
         hint="; resume it as that workflow or choose another directory",
     )
-    settings = settings_for(args, saved)
+    settings, notes = settings_for(args, saved, ("steps", "budget_usd", "budget_tokens"))
     out = args.resume or args.out or Path("trace-engine-runs") / settings["workflow"]
+    if args.resume and not (out / "checkpoint.json").is_file():
+        raise UsageError(f"{out} holds no checkpoint to resume (no step of its run finished)")
     if not args.resume and (out / "checkpoint.json").exists():
         raise UsageError(
             f"{out} already holds a run; continue it with --resume {out} or pick --out"
         )
 
-    llm = make_llm(args.llm)
+    llm = make_llm(settings["llm"], cache=not args.no_cache)
     job = build(settings, llm)
     options = dict(job.trainer_options)
     if settings["batch_size"] is not None:
         options["batch_size"] = settings["batch_size"]
     settings["batch_size"] = options.get("batch_size", 4)
-    if args.steps is not None:
+    steps = settings["steps"]
+    if steps is not None:
         per_epoch = math.ceil(len(job.train) / min(settings["batch_size"], len(job.train)))
-        options["epochs"] = max(options.get("epochs", 1), math.ceil(args.steps / per_epoch))
-        options["max_steps"] = args.steps
+        options["epochs"] = max(options.get("epochs", 1), math.ceil(steps / per_epoch))
+        options["max_steps"] = steps
     optimizer = make_optimizer(
         settings["optimizer"],
         job.module.parameters(),
@@ -186,38 +198,54 @@ def run(args: argparse.Namespace) -> int:
         score=job.score,
         **job.optimizer_options,
     )
-    if not args.resume:
-        atomic_write_json(out / RUN_FILE, settings)
-    print(
-        f"optimizing {job.workflow} with {settings['optimizer']} on {llm.id}: "
-        f"{len(job.train)} train / {len(job.val)} val / {len(job.test)} test examples; run in {out}"
-    )
-    trainer = Trainer(
-        job.module,
-        optimizer,
-        job.train,
-        job.val,
-        job.test,
-        evaluate=job.evaluate,
-        budget=Budget(max_usd=args.budget_usd) if args.budget_usd else None,
-        parallel=args.parallel,
-        checkpoint_dir=out,
-        resume=bool(args.resume),
-        workflow=job.workflow,
-        **options,
-    )
-    try:
-        result = trainer.fit()
-    except CheckpointError as exc:
-        raise UsageError(str(exc)) from None
+    budget = None
+    if settings["budget_usd"] is not None or settings["budget_tokens"] is not None:
+        budget = Budget(max_usd=settings["budget_usd"], max_tokens=settings["budget_tokens"])
+    for note in notes:
+        print(f"resuming with {note}")
+    with run_lock(out):
+        if not args.resume and (out / "checkpoint.json").exists():
+            raise UsageError(f"{out} already holds a run; continue it with --resume {out}")
+        write_run(out, KIND, settings)
+        print(
+            f"optimizing {job.workflow} with {settings['optimizer']} on {llm.id}: "
+            f"{len(job.train)} train / {len(job.val)} val / {len(job.test)} test examples; "
+            f"run in {out}"
+        )
+        trainer = Trainer(
+            job.module,
+            optimizer,
+            job.train,
+            job.val,
+            job.test,
+            evaluate=job.evaluate,
+            budget=budget,
+            parallel=args.parallel,
+            checkpoint_dir=out,
+            resume=bool(args.resume),
+            workflow=job.workflow,
+            progress=show_progress(args),
+            **options,
+        )
+        try:
+            result = trainer.fit()
+        except CheckpointError as exc:
+            raise UsageError(str(exc)) from None
+        except TrainingFailed as exc:
+            result = exc.result
     print_result(result)
     shown = job.show()
-    if shown:
+    if shown and result.status != "failed":
         print("\nResult parameters:\n" + shown)
     if result.status == "interrupted":
         print(f"\nContinue with: trace-engine optimize --resume {out}")
         return 130
-    return 1 if result.status == "budget_exceeded" else 0
+    if result.status == "budget_exceeded":
+        print(
+            f"\nThe budget is spent; to go on, resume with a larger one: "
+            f"trace-engine optimize --resume {out} --budget-usd/--budget-tokens N"
+        )
+    return 0 if result.ok or result.status == "time_limit" else 1
 
 
 def print_result(result: Any) -> None:
