@@ -16,28 +16,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class ScriptedServer:
     """``reply(messages) -> str`` answers every chat completion request; ``usage``, when
     given, is reported for each call instead of counts estimated from the text;
-    ``failures`` are HTTP error statuses answered, in order, before any reply (e.g.
-    ``[500]`` fails the first request once, ``[401] * 1000`` is a server with a bad key)."""
+    ``failures`` are HTTP error statuses answered, in order, to the first chat requests
+    (e.g. ``[500]`` fails the first one once); ``listing`` is the status of the models
+    listing (``401``: a server that rejects the key)."""
 
     def __init__(
         self,
         reply: Callable[[list[dict]], str],
         usage: dict | None = None,
         failures: Sequence[int] = (),
+        listing: int = 200,
     ):
         self.reply = reply
         self.usage = usage
         self.failures = list(failures)
+        self.listing = listing
         self.requests: list[list[dict]] = []
         self.authorizations: list[str | None] = []
         """The Authorization header of each request, in order."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def fail(self) -> bool:
-                if not server.failures:
+            def fail(self, status: int | None) -> bool:
+                if status is None or status == 200:
                     return False
-                status = server.failures.pop(0)
                 data = json.dumps({"error": {"message": f"scripted HTTP {status}"}}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -47,7 +49,7 @@ class ScriptedServer:
                 return True
 
             def do_GET(self):
-                if self.fail():
+                if self.fail(server.listing):
                     return
                 data = json.dumps(
                     {"object": "list", "data": [{"id": "scripted", "object": "model"}]}
@@ -60,7 +62,7 @@ class ScriptedServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.fail():
+                if self.fail(server.failures.pop(0) if server.failures else None):
                     return
                 messages = body["messages"]
                 server.requests.append(messages)

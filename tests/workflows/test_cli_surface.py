@@ -71,8 +71,28 @@ def test_every_other_command_takes_the_output_options(command):
 # Failing loudly ------------------------------------------------------------------------
 
 
+def model_commands(tmp_path, spec):
+    (tmp_path / "mod.py").write_text("def f(x):\n    return x\n")
+    return {
+        "optimize": ["optimize", "numeric", "--llm", spec, "--out", tmp_path / "o"],
+        "demo": ["demo", "--problems", "23", "--llm", spec, "--out", tmp_path / "d"],
+        "eval": ["eval", "agent_pipeline", "--llm", spec],
+        "code-session": ["code-session", "mod.py::f", "--bench", "f(1)", "--auto", "--llm", spec],
+    }
+
+
+@pytest.mark.parametrize("command", ["optimize", "demo", "eval", "code-session"])
+def test_an_unusable_llm_stops_every_command_before_its_work(command, tmp_path):
+    with ScriptedServer(reply_for, listing=401) as bad_key:
+        for spec, why in ((DEAD, "nothing listening"), (bad_key.spec, "rejected the API key")):
+            done = cli(*model_commands(tmp_path, spec)[command], cwd=tmp_path)
+            one_line_error(done, why)
+        assert not bad_key.requests  # no work was attempted
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "mod.py"]
+
+
 def test_a_run_whose_steps_all_fail_exits_1_with_each_error_on_stderr(tmp_path):
-    with ScriptedServer(reply_for, failures=[401] * 100) as bad_key:
+    with ScriptedServer(reply_for, failures=[401] * 100) as bad_key:  # the listing works
         done = cli(
             "optimize", "numeric", "--llm", bad_key.spec, "--steps", "2", "--out", tmp_path / "r"
         )

@@ -70,20 +70,26 @@ def show_progress(args: argparse.Namespace) -> bool:
 def llm_spec(spec: str | None) -> str:
     """The spec ``--llm`` stands for: itself, else ``$TRACE_ENGINE_LLM``, else ``local``.
     Recorded in a run so that resuming it uses the same model whatever the environment."""
-    return (spec or os.environ.get("TRACE_ENGINE_LLM") or "local").strip()
+    from trace_engine.llm.registry import default_spec
+
+    return (spec or default_spec()).strip()
 
 
-def make_llm(spec: str | None, *, cache: bool = True) -> Any:
-    """The LLM for ``--llm`` (``None``: the configured default); a bad spec or an
-    unreadable cache is a usage error."""
-    from trace_engine.llm import SpecError, get_llm
+def make_llm(spec: str | None, *, cache: bool = True, budget: Any = None) -> Any:
+    """The LLM for ``--llm`` (``None``: the configured default), checked before any work:
+    a bad spec, an unusable model (no model files, no key, a server that is down or
+    rejects the key), a USD ``budget`` on an unpriced model or an unreadable cache is
+    a usage error, one line saying what is wrong and how to fix it."""
+    from trace_engine.llm import LLMError, check_llm, get_llm
 
     if cache:
         check_cache(None)
     try:
-        return get_llm(llm_spec(spec), cache=cache)
-    except SpecError as exc:
-        raise UsageError(f"--llm: {exc}") from None
+        llm = get_llm(llm_spec(spec), cache=cache)
+        check_llm(llm, budget=budget)
+    except LLMError as exc:
+        raise UsageError(f"--llm {llm_spec(spec)}: {exc}") from None
+    return llm
 
 
 def check_cache(directory: str | None) -> Path:

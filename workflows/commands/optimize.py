@@ -180,7 +180,10 @@ def run(args: argparse.Namespace) -> int:
             f"{out} already holds a run; continue it with --resume {out} or pick --out"
         )
 
-    llm = make_llm(settings["llm"], cache=not args.no_cache)
+    budget = None
+    if settings["budget_usd"] is not None or settings["budget_tokens"] is not None:
+        budget = Budget(max_usd=settings["budget_usd"], max_tokens=settings["budget_tokens"])
+    llm = make_llm(settings["llm"], cache=not args.no_cache, budget=budget)
     job = build(settings, llm)
     options = dict(job.trainer_options)
     if settings["batch_size"] is not None:
@@ -198,9 +201,6 @@ def run(args: argparse.Namespace) -> int:
         score=job.score,
         **job.optimizer_options,
     )
-    budget = None
-    if settings["budget_usd"] is not None or settings["budget_tokens"] is not None:
-        budget = Budget(max_usd=settings["budget_usd"], max_tokens=settings["budget_tokens"])
     for note in notes:
         print(f"resuming with {note}")
     with run_lock(out):
