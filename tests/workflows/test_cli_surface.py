@@ -333,3 +333,22 @@ def test_a_failed_code_session_start_leaves_no_session_folder(server, tmp_path):
 
 def test_models_exits_the_same_with_and_without_json():
     assert cli("models").returncode == cli("models", "--json").returncode
+
+
+def test_a_code_session_whose_every_step_failed_exits_1(tmp_path):
+    (tmp_path / "mod.py").write_text("def f(x):\n    return sorted(x)\n")
+    with ScriptedServer(reply_for, failures=[401] * 100) as bad_key:  # the listing works
+        done = cli(
+            "code-session",
+            "mod.py::f",
+            "--bench",
+            "f([3, 1, 2])",
+            "--auto",
+            "--rounds",
+            "2",
+            "--llm",
+            bad_key.spec,
+            cwd=tmp_path,
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "failed: every optimizer step failed" in done.stdout and "401" in done.stdout

@@ -61,3 +61,87 @@ def test_example_runs(name, expected, tmp_path):
         done = run_example(name, tmp_path, server.spec)
     assert done.returncode == 0, done.stderr
     assert expected in done.stdout
+
+
+FAST_DEDUPE = '''def find_duplicates(items):
+    """The values that occur more than once, in the order of their second occurrence."""
+    seen, reported, found = set(), set(), []
+    for item in items:
+        if item in seen and item not in reported:
+            found.append(item)
+            reported.add(item)
+        seen.add(item)
+    return found
+'''
+
+
+def agent_reply(messages) -> str:
+    """Calls the calculator with the question's arithmetic, then finishes with its result."""
+    user = messages[-1]["content"]
+    observations = re.findall(r"Observation: (\S+)", user)
+    if observations:
+        return json.dumps({"thought": "done", "action": "finish", "input": observations[-1]})
+    question = user.split("Question:", 1)[1]
+    a, b = (int(n) for n in re.findall(r"\d+", question)[:2])
+    op = (
+        "*"
+        if "boxes" in question
+        else "+"
+        if "buys" in question
+        else "-"
+        if "leak" in question
+        else "//"
+    )
+    return json.dumps({"thought": "compute", "action": "calculator", "input": f"{a} {op} {b}"})
+
+
+def router_reply(messages) -> str:
+    """The direct backend cannot say how long the trip is; step by step can."""
+    system, question = messages[0]["content"], messages[-1]["content"]
+    answers = {"17 + 25": "42", "train": "4", "pens": "31"}
+    answer = next(v for k, v in answers.items() if k in question)
+    if "number only" in system:
+        return "four hours" if answer == "4" else answer
+    return f"From the question, the answer is:\n{answer}"
+
+
+def dynaicl_reply(messages) -> str:
+    noun = re.findall(r"Input: (\w+)", messages[-1]["content"])[-1]
+    irregular = {
+        "mouse": "mice",
+        "goose": "geese",
+        "child": "children",
+        "tooth": "teeth",
+        "cactus": "cacti",
+        "sheep": "sheep",
+        "ox": "oxen",
+        "man": "men",
+        "foot": "feet",
+        "woman": "women",
+        "louse": "lice",
+        "fungus": "fungi",
+        "deer": "deer",
+        "person": "people",
+    }
+    return irregular.get(noun, noun + "s")
+
+
+def code_session_reply(messages) -> str:
+    name = re.search(r"\b(__code_find_duplicates\w*)\b", messages[-1]["content"]).group(1)
+    return json.dumps({"reasoning": "use a set", "suggestion": {name: FAST_DEDUPE}})
+
+
+@pytest.mark.parametrize(
+    ("name", "script", "expected"),
+    [
+        ("agent.py", agent_reply, "answer: 168"),
+        ("routed_llm.py", router_reply, "share answered directly: 67%"),
+        ("dynaicl.py", dynaicl_reply, "accuracy 1.00"),
+        ("code_session.py", code_session_reply, "seen, reported, found = set(), set(), []"),
+    ],
+)
+def test_agent_and_session_examples_run(name, script, expected, tmp_path):
+    with ScriptedServer(script) as server:
+        done = run_example(name, tmp_path, server.spec)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert expected in done.stdout

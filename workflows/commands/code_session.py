@@ -181,7 +181,12 @@ def run(args: argparse.Namespace) -> int:
         session = CodeSession(
             state, session_dir, proposer=proposer, cwd=cwd, reviewer=reviewer, say=say
         )
-        return session.run()
+        code = session.run()
+        steps = proposer.optimizer.history
+        if steps and not any(step.ok for step in steps):
+            say(f"failed: every optimizer step failed; the last error: {steps[-1].error}")
+            return 1
+        return code
     except (TargetError, BaselineError, SessionError, StateFileError) as exc:
         raise UsageError(str(exc)) from None
 

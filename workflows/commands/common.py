@@ -74,21 +74,35 @@ def llm_spec(spec: str | None) -> str:
     return (spec or default_spec()).strip()
 
 
-def make_llm(spec: str | None, *, cache: bool = True, budget: Any = None) -> Any:
-    """The LLM for ``--llm`` (``None``: the configured default), checked before any work:
-    a bad spec, an unusable model (no model files, no key, a server that is down or
-    rejects the key), a USD ``budget`` on an unpriced model or an unreadable cache is
-    a usage error, one line saying what is wrong and how to fix it."""
-    from trace_engine.llm import LLMError, check_llm, get_llm
+def make_llm(
+    spec: str | None, *, cache: bool = True, budget: Any = None, check: bool = True
+) -> Any:
+    """The LLM for ``--llm`` (``None``: the configured default), checked before any work
+    unless ``check`` is false (then call :func:`check_usable` once the other inputs are
+    validated): a bad spec, an unusable model (no model files, no key, a server that is
+    down or rejects the key), a USD ``budget`` on an unpriced model or an unreadable
+    cache is a usage error, one line saying what is wrong and how to fix it."""
+    from trace_engine.llm import SpecError, get_llm
 
     if cache:
         check_cache(None)
     try:
         llm = get_llm(llm_spec(spec), cache=cache)
+    except SpecError as exc:
+        raise UsageError(f"--llm {llm_spec(spec)}: {exc}") from None
+    if check:
+        check_usable(llm, spec, budget)
+    return llm
+
+
+def check_usable(llm: Any, spec: str | None, budget: Any = None) -> None:
+    """Stop with one line if ``llm`` cannot do the work (see :func:`make_llm`)."""
+    from trace_engine.llm import LLMError, check_llm
+
+    try:
         check_llm(llm, budget=budget)
     except LLMError as exc:
         raise UsageError(f"--llm {llm_spec(spec)}: {exc}") from None
-    return llm
 
 
 def check_cache(directory: str | None) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from workflows.cli import UsageError
 from workflows.commands.common import (
+    check_usable,
     general_options,
     llm_options,
     make_llm,
@@ -33,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Score a workflow on one of its data splits, with its starting parameters or with "
             "the parameters a run saved (--run DIR, with that run's LLM unless --llm says "
-            "otherwise). Exit code 0 when every example could be scored, 1 when the "
-            "workflow failed on all of them, 2 for a usage or input error."
+            "otherwise). Exit code 0 when the examples were scored, 1 when scoring failed "
+            "(e.g. the model stopped answering), 2 for a usage or input error."
         ),
     )
     parser.add_argument("workflow", nargs="?", help="workflow name (optional with --run)")
@@ -68,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     settings, notes = settings_for(args, saved)
     for note in notes:
         print(f"evaluating with {note}")
-    llm = make_llm(settings["llm"], cache=not args.no_cache)
+    llm = make_llm(settings["llm"], cache=not args.no_cache, check=False)
     job = build(settings, llm)
+    check_usable(llm, settings["llm"])
     examples = (
         {
             "train": job.train,

@@ -10,6 +10,7 @@ from typing import Any
 from workflows.cli import UsageError
 from workflows.commands.common import (
     OPTIMIZERS,
+    check_usable,
     general_options,
     llm_options,
     llm_spec,
@@ -183,8 +184,9 @@ def run(args: argparse.Namespace) -> int:
     budget = None
     if settings["budget_usd"] is not None or settings["budget_tokens"] is not None:
         budget = Budget(max_usd=settings["budget_usd"], max_tokens=settings["budget_tokens"])
-    llm = make_llm(settings["llm"], cache=not args.no_cache, budget=budget)
+    llm = make_llm(settings["llm"], cache=not args.no_cache, check=False)
     job = build(settings, llm)
+    check_usable(llm, settings["llm"], budget)
     options = dict(job.trainer_options)
     if settings["batch_size"] is not None:
         options["batch_size"] = settings["batch_size"]
