@@ -5,7 +5,7 @@ Run: python examples/code_repair.py
 """
 
 from optimizers import OptoPrime
-from trace_engine.llm import get_llm
+from trace_engine.llm import check_llm, get_llm
 from workflows.code_repair import CodeRepair, RepairTask
 from workflows.trainer import Trainer
 
@@ -28,7 +28,9 @@ task = RepairTask(
 
 repair = CodeRepair([task], timeout=5)
 print("before:", repair.test("median").summary())
-optimizer = OptoPrime(repair.parameters(), get_llm())
+llm = get_llm()
+check_llm(llm)  # one clear line if the model is not usable, before any work
+optimizer = OptoPrime(repair.parameters(), llm)
 Trainer(
     repair,
     optimizer,

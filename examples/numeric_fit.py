@@ -5,14 +5,16 @@ Run: python examples/numeric_fit.py
 """
 
 from optimizers import OptoPrime
-from trace_engine.llm import get_llm
+from trace_engine.llm import check_llm, get_llm
 from workflows.datasets import numeric_suite, split
 from workflows.numeric import PolynomialFit
 from workflows.trainer import Trainer
 
 points = split(numeric_suite("line", n=12), seed=0)
 fit = PolynomialFit(degree=1)
-optimizer = OptoPrime(fit.parameters(), get_llm(), memory_size=5)
+llm = get_llm()
+check_llm(llm)  # one clear line if the model is not usable, before any work
+optimizer = OptoPrime(fit.parameters(), llm, memory_size=5)
 result = Trainer(
     fit,
     optimizer,

@@ -5,7 +5,7 @@ Run: python examples/prompt_tuning.py
 """
 
 from optimizers import OptoPrime
-from trace_engine.llm import get_llm
+from trace_engine.llm import check_llm, get_llm
 from workflows.datasets import Example
 from workflows.prompt_tuning import QAPipeline
 from workflows.trainer import Trainer
@@ -18,6 +18,7 @@ questions = [
 ]
 
 llm = get_llm()
+check_llm(llm)  # one clear line if the model is not usable, before any work
 qa = QAPipeline(llm, system_prompt="You are helpful.")
 optimizer = OptoPrime(qa.parameters(), llm)
 result = Trainer(

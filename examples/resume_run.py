@@ -9,7 +9,7 @@ Run: python examples/resume_run.py
 from pathlib import Path
 
 from optimizers import OptoPrime
-from trace_engine.llm import get_llm
+from trace_engine.llm import check_llm, get_llm
 from workflows.datasets import numeric_suite
 from workflows.numeric import PolynomialFit
 from workflows.trainer import Trainer
@@ -17,9 +17,11 @@ from workflows.trainer import Trainer
 run_dir = Path("example-runs/resume")
 points = numeric_suite("quadratic", n=12)
 fit = PolynomialFit(degree=2)
+llm = get_llm()
+check_llm(llm)  # one clear line if the model is not usable, before any work
 trainer = Trainer(
     fit,
-    OptoPrime(fit.parameters(), get_llm()),
+    OptoPrime(fit.parameters(), llm),
     points,
     val=points,
     evaluate=fit.evaluate,

@@ -1,4 +1,5 @@
-"""A small optimizer following the optimizers' contract, driven by a scripted LLM.
+"""A small optimizer following the optimizers' contract, driven by a scripted LLM; a
+process that holds a run directory's lock.
 
 The trainer tests use it instead of the real optimizers so they test the loop,
 not an optimizer: each step asks the scripted LLM for a new value of every
@@ -7,7 +8,13 @@ parameter that received feedback and applies what it answers.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from trace_engine import feedback_graph, zero_feedback
@@ -79,3 +86,26 @@ class ScriptedOptimizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.history = list(state["history"])
+
+
+@contextmanager
+def lock_held_elsewhere(directory: Path) -> Iterator[None]:
+    """Another process holds the run lock of ``directory`` for the block."""
+    script = f"""
+        import sys
+        from workflows.run_lock import run_lock
+        with run_lock({str(directory)!r}):
+            print("locked", flush=True)
+            sys.stdin.readline()
+        """
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        holder.communicate("\n", timeout=30)

@@ -7,12 +7,10 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
+from tests.workflows.fakes import lock_held_elsewhere
 from tests.workflows.scripted_server import ScriptedServer
 from tests.workflows.test_cli import cli, reply_for, write_add_task
 
@@ -162,29 +160,10 @@ def test_demo_replaces_only_its_own_files_in_its_own_run(server, tmp_path):
 
 def test_a_second_run_into_a_locked_directory_stops_with_a_clear_message(server, tmp_path):
     out = tmp_path / "run"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import sys
-            from workflows.run_lock import run_lock
-            with run_lock({str(out)!r}):
-                print("locked", flush=True)
-                sys.stdin.readline()
-            """),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(out):
         done = cli("optimize", "numeric", "--llm", server.spec, "--steps", "1", "--out", out)
         one_line_error(done, "in use by another trace-engine run")
         assert not (out / "run.json").exists() and not server.requests
-    finally:
-        holder.communicate("\n", timeout=30)
 
 
 # Faithful resume ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.workflows.code_session.project import FAST
 from tests.workflows.scripted_server import ScriptedServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -61,18 +62,6 @@ def test_example_runs(name, expected, tmp_path):
         done = run_example(name, tmp_path, server.spec)
     assert done.returncode == 0, done.stderr
     assert expected in done.stdout
-
-
-FAST_DEDUPE = '''def find_duplicates(items):
-    """The values that occur more than once, in the order of their second occurrence."""
-    seen, reported, found = set(), set(), []
-    for item in items:
-        if item in seen and item not in reported:
-            found.append(item)
-            reported.add(item)
-        seen.add(item)
-    return found
-'''
 
 
 def agent_reply(messages) -> str:
@@ -128,7 +117,7 @@ def dynaicl_reply(messages) -> str:
 
 def code_session_reply(messages) -> str:
     name = re.search(r"\b(__code_find_duplicates\w*)\b", messages[-1]["content"]).group(1)
-    return json.dumps({"reasoning": "use a set", "suggestion": {name: FAST_DEDUPE}})
+    return json.dumps({"reasoning": "use a set", "suggestion": {name: FAST}})
 
 
 @pytest.mark.parametrize(
@@ -137,7 +126,7 @@ def code_session_reply(messages) -> str:
         ("agent.py", agent_reply, "answer: 168"),
         ("routed_llm.py", router_reply, "share answered directly: 67%"),
         ("dynaicl.py", dynaicl_reply, "accuracy 1.00"),
-        ("code_session.py", code_session_reply, "seen, reported, found = set(), set(), []"),
+        ("code_session.py", code_session_reply, "reported.add(x)"),
     ],
 )
 def test_agent_and_session_examples_run(name, script, expected, tmp_path):
@@ -145,3 +134,11 @@ def test_agent_and_session_examples_run(name, script, expected, tmp_path):
         done = run_example(name, tmp_path, server.spec)
     assert done.returncode == 0, done.stdout + done.stderr
     assert expected in done.stdout
+
+
+@pytest.mark.parametrize("name", ["numeric_fit.py", "agent.py"])
+def test_examples_stop_with_the_cause_when_the_model_is_unusable(name, tmp_path):
+    done = run_example(name, tmp_path, "openai-compatible:http://127.0.0.1:9/v1#x")
+    assert done.returncode != 0
+    assert "nothing listening at http://127.0.0.1:9/v1" in done.stderr.splitlines()[-1]
+    assert "mean absolute error" not in done.stdout and "answer:" not in done.stdout

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from optimizers import OptoPrime
-from tests.workflows.fakes import ScriptedOptimizer
+from tests.workflows.fakes import ScriptedOptimizer, lock_held_elsewhere
 from tests.workflows.test_trainer import offset_job
 from trace_engine import node
 from trace_engine.llm import LLMError
@@ -144,31 +141,10 @@ def test_a_token_budget_counts_what_earlier_sessions_spent(tmp_path):
 
 
 def test_a_second_process_cannot_run_in_a_locked_directory(tmp_path):
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import sys
-                from workflows.run_lock import run_lock
-                with run_lock({str(tmp_path)!r}):
-                    print("locked", flush=True)
-                    sys.stdin.readline()
-                """
-            ),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with lock_held_elsewhere(tmp_path):
         _, trainer = offset_trainer(_down, tmp_path)
         with pytest.raises(RunDirectoryBusy, match="in use by another trace-engine run"):
             trainer.fit()
         assert not (tmp_path / "checkpoint.json").exists()
-    finally:
-        holder.communicate("\n", timeout=30)
     with run_lock(tmp_path), run_lock(tmp_path):  # free again, and re-entrant in a process
         pass

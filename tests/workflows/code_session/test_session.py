@@ -206,3 +206,26 @@ def test_a_second_session_in_the_same_directory_is_refused(new_session):
     new_session()
     with pytest.raises(SessionError, match="already holds a session"):
         new_session()
+
+
+def test_resume_shows_the_candidate_that_was_waiting_for_review(project, new_session):
+    state = new_session(rounds=1, auto=False)
+
+    class CtrlC:
+        def review(self, *args):
+            raise KeyboardInterrupt
+
+    session, _ = make_session(state, project, ScriptedLLM(reply(FAST)), CtrlC())
+    with pytest.raises(KeyboardInterrupt):
+        session.run()
+    saved = SessionState.load(project / "session")
+    assert [c.status for c in saved.candidates] == ["passed"] and saved.rounds_done == 0
+
+    llm = ScriptedLLM(reply(WRONG))
+    shown = io.StringIO()
+    resumed, lines = make_session(saved, project, llm, TerminalReviewer(io.StringIO("a\n"), shown))
+    assert resumed.run() == 0
+    assert "still waiting for review" in lines[0]
+    assert "+    reported = set()" in shown.getvalue(), "the same candidate is shown again"
+    assert [c.status for c in saved.candidates] == ["accepted"] and llm.prompts == []
+    assert "reported = set()" in (project / "dupes.py").read_text()
