@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from trace_engine.errors import TraceEngineError
+
 LOCK_FILE = ".trace-engine.lock"
 
 
-class RunDirectoryBusy(RuntimeError):
+class RunDirectoryBusy(TraceEngineError, RuntimeError):
     """Another process is running in this run directory."""
 
 

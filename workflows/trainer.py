@@ -31,7 +31,7 @@ from optimizers.base import (
     check_max_errors,
     failures_reported_by_caller,
 )
-from trace_engine.errors import ExecutionError, StateError
+from trace_engine.errors import ExecutionError, StateError, TraceEngineError
 from trace_engine.extras import check_extra
 from trace_engine.files import atomic_write_json, atomic_write_text
 from trace_engine.graph import unique_labels
@@ -105,7 +105,7 @@ class TrainResult:
         return [(r["step"], r["error"]) for r in self.history if r.get("error")]
 
 
-class TrainingFailed(RuntimeError):
+class TrainingFailed(TraceEngineError, RuntimeError):
     """The run could not do its job: its steps failed. ``result`` is the finished
     :class:`TrainResult` (status ``failed``; checkpoint, log and plot written)."""
 

@@ -104,3 +104,18 @@ def test_failed_calls_release_their_reservation():
 def test_negative_limits_are_rejected():
     with pytest.raises(ValueError, match="max_usd"):
         Budget(max_usd=-1)
+
+
+@pytest.mark.parametrize("limit", [float("nan"), float("inf"), -1.0])
+def test_limits_that_would_never_stop_anything_are_refused(limit):
+    for name in ("max_usd", "max_tokens", "max_calls"):
+        with pytest.raises(ValueError, match="finite number >= 0"):
+            Budget(**{name: limit})
+
+
+def test_spending_from_earlier_sessions_counts_against_the_limits(scripted):
+    budget = Budget(max_calls=3)
+    budget.add_spent(calls=3, prompt_tokens=10, completion_tokens=5, cost=0.5)
+    assert budget.remaining == {"usd": None, "tokens": None, "calls": 0}
+    with budget.active(), pytest.raises(BudgetExceeded):
+        Metered(scripted("hi")).complete("x")
