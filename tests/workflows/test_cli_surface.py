@@ -280,9 +280,9 @@ def test_jsonl_with_a_huge_number_or_a_failing_setup_is_one_line(tmp_path):
     one_line_error(cli("optimize", "numeric", "--data", points), f"{points}:1")
     tasks = write_add_task(tmp_path)
     record = json.loads(tasks.read_text())
-    record["setup"] = "raise RuntimeError('boom')"
+    record["setup"] = "import no_such_module_boom"
     tasks.write_text(json.dumps(record) + "\n")
-    one_line_error(cli("optimize", "code_repair", "--data", tasks), "setup", "boom")
+    one_line_error(cli("optimize", "code_repair", "--data", tasks), "setup", "no_such_module_boom")
 
 
 def test_code_session_checks_numbers_and_the_llm_before_the_baseline(tmp_path):
