@@ -18,6 +18,9 @@ class QuietServer(ThreadingHTTPServer):
 class FakeServer:
     """Speaks /v1/chat/completions; each request consumes the next scripted behaviour.
 
+    ``("sleep", s)`` answers "late" after ``s`` seconds; ``("echo", s)`` answers
+    ``re:`` + the last message after ``s`` seconds. ``max_in_flight`` is the most
+    requests it was answering at once.
     ``models`` scripts ``GET /v1/models``: ``None`` leaves GET unimplemented (501,
     as a server without a models listing), ``("ok", [ids])`` lists the ids, and
     ``("status", code, headers, payload)`` answers with that error.
@@ -28,6 +31,9 @@ class FakeServer:
         self.requests = []
         self.default = ("ok", "default answer")
         self.models = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._count_lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,6 +41,16 @@ class FakeServer:
                 pass
 
             def do_POST(self):
+                with server._count_lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with server._count_lock:
+                        server.in_flight -= 1
+
+            def _answer(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(
                     {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
@@ -42,7 +58,10 @@ class FakeServer:
                 kind, *args = server.script.pop(0) if server.script else server.default
                 if kind == "sleep":
                     time.sleep(args[0])
-                    kind, args = "ok", ["late"]
+                    kind, args = "ok", [args[1] if len(args) > 1 else "late"]
+                if kind == "echo":
+                    time.sleep(args[0])
+                    kind, args = "ok", [f"re:{body['messages'][-1]['content']}"]
                 if kind == "ok":
                     choices = args[1] if len(args) > 1 else max(1, body.get("n", 1))
                     self._send(200, chat_body(args[0], choices))

@@ -133,6 +133,30 @@ class LLM(ABC):
         """Async twin of :meth:`complete`; backends with native async override it."""
         return await asyncio.to_thread(self.complete, messages, **options)
 
+    @property
+    def max_concurrency(self) -> int:
+        """How many calls :meth:`complete_many` keeps in flight at once.
+
+        1 (one call after another) unless the backend can serve concurrent calls:
+        an OpenAI-compatible server (whose own engine, e.g. vLLM, batches them) or
+        the transformers backend (which batches them into one ``generate``)."""
+        return 1
+
+    def complete_many(
+        self, batch: Sequence[str | Sequence[Message]], **options: Any
+    ) -> list[Completion]:
+        """:meth:`complete` for every conversation of ``batch`` (same ``options``), in order.
+
+        Up to :attr:`max_concurrency` calls run at once, each through this object
+        (so a wrapped LLM caches, retries, meters and checks budgets per call);
+        identical conversations are asked once. The first failure cancels the calls
+        not yet started and is raised once the running ones end; completions that
+        were stored in the cache are served from it on the next attempt.
+        """
+        from trace_engine.llm.concurrency import run_many
+
+        return run_many(self.complete, batch, options, self.max_concurrency)
+
 
 class CallableLLM(LLM):
     """Adapts a plain ``messages -> str`` callable (scripted responses, user glue code)."""

@@ -46,6 +46,8 @@ class ParsedSpec:
     """The environment variable holding the server's API key (``?key_env=VAR``)."""
     price: tuple[float, float] | None = None
     """USD per 1M input and output tokens (``?price=IN,OUT``)."""
+    max_concurrency: int | None = None
+    """Requests in flight at once (``?max_concurrency=N``); ``None``: the configured one."""
 
 
 def spec_error(spec: str, why: str) -> SpecError:
@@ -128,24 +130,28 @@ def _unknown_backend_hint(text: str) -> str:
     return "unknown backend"
 
 
-def _model_options(spec: str, options: str) -> tuple[str, tuple[float, float] | None]:
-    """``key_env=VAR`` (the variable holding the server's API key) and ``price=IN,OUT``
-    (USD per 1M input and output tokens), joined by ``&`` after the model."""
-    key_env, price = "", None
+def _model_options(spec: str, options: str) -> tuple[str, tuple[float, float] | None, int | None]:
+    """``key_env=VAR`` (the variable holding the server's API key), ``price=IN,OUT``
+    (USD per 1M input and output tokens) and ``max_concurrency=N`` (requests in
+    flight at once), joined by ``&`` after the model."""
+    key_env, price, concurrency = "", None, None
     for item in options.split("&") if options else ():
         name, eq, value = item.partition("=")
         if name == "key_env" and eq and _ENV_NAME.fullmatch(value):
             key_env = value
         elif name == "price" and eq and _price(value) is not None:
             price = _price(value)
+        elif name == "max_concurrency" and eq and value.isdigit() and int(value) >= 1:
+            concurrency = int(value)
         else:
             _raise(
                 spec,
                 "after the model only ?key_env=VAR (the environment variable holding the "
-                "server's API key) and ?price=IN,OUT (USD per 1M input and output tokens) "
-                f"may follow, joined by &; got ?{options}",
+                "server's API key), ?price=IN,OUT (USD per 1M input and output tokens) and "
+                "?max_concurrency=N (requests in flight at once, N >= 1) may follow, "
+                f"joined by &; got ?{options}",
             )
-    return key_env, price
+    return key_env, price, concurrency
 
 
 def _price(text: str) -> tuple[float, float] | None:
@@ -180,6 +186,8 @@ class LLMConfig(BaseModel):
     api_key: str | None = None
     base_url: str | None = None
     max_batch: int = Field(8, ge=1)
+    max_concurrency: int = Field(8, ge=1, description="requests in flight at once (HTTP)")
+    device: str | None = Field(None, description="transformers: cuda, cuda:1, cpu, ...")
 
     @field_validator("spec")
     @classmethod

@@ -71,6 +71,11 @@ class TransformersLLM(LLM):
         self.device = device
         self.max_batch = max_batch
 
+    @property
+    def max_concurrency(self) -> int:
+        """``complete_many`` sends a batch's worth at once, for the batcher to gather."""
+        return self.max_batch
+
     def loaded(self) -> _Loaded:
         """The shared, loaded model (loads it on first use)."""
         key = (self.source, self.device)

@@ -15,6 +15,11 @@ Cost comes from :mod:`trace_engine.llm.pricing`: an ``openai`` model from the
 price tables, an ``openai-compatible`` one only from prices the user gave. A
 model without a known price counts $0 (a warning for OpenAI, which does charge)
 and refuses a USD budget.
+
+At most ``max_concurrency`` requests of one backend object are in flight at once,
+whichever threads or tasks send them (the rest wait their turn): enough to let a
+serving engine such as vLLM or SGLang batch them, bounded so that a server is
+not flooded. :meth:`~trace_engine.llm.base.LLM.complete_many` sends that many at once.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import asyncio
 import email.utils
 import logging
 import os
+import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -39,6 +45,7 @@ log = logging.getLogger(__name__)
 SCHEMA_MODES = ("json_schema", "json_object+schema", "json_object", "prompt")
 _FORMAT_WORDS = ("response_format", "response format", "json_schema", "json_object", "schema")
 DEFAULT_TIMEOUT = 120.0
+DEFAULT_MAX_CONCURRENCY = 8
 _NO_KEY = "sk-no-key-required"
 
 
@@ -62,9 +69,12 @@ class OpenAICompatible(LLM):
         price: tuple[float, float] | None = None,
         backend: str = "openai",
         timeout: float = DEFAULT_TIMEOUT,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     ):
         if not model:
             raise SpecError("a model name is required", backend=backend)
+        if max_concurrency < 1:
+            raise SpecError(f"max_concurrency must be >= 1, got {max_concurrency}", backend=backend)
         self.backend = backend
         self.model = model
         if backend == "openai":
@@ -86,7 +96,15 @@ class OpenAICompatible(LLM):
         self.timeout = timeout
         self._mode = 0
         self._client = None
+        self._client_lock = threading.Lock()
         self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._max_concurrency = max_concurrency
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._async_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @property
+    def max_concurrency(self) -> int:
+        return self._max_concurrency
 
     @property
     def fingerprint(self) -> str:
@@ -116,11 +134,15 @@ class OpenAICompatible(LLM):
         return require("openai", package="openai", backend=self.id)
 
     def _sync_client(self):
-        if self._client is None:
-            self._client = self._sdk().OpenAI(
-                api_key=self._api_key, base_url=self.base_url, timeout=self.timeout, max_retries=0
-            )
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._sdk().OpenAI(
+                    api_key=self._api_key,
+                    base_url=self.base_url,
+                    timeout=self.timeout,
+                    max_retries=0,
+                )
+            return self._client
 
     def _async_client(self):
         loop = asyncio.get_running_loop()
@@ -131,6 +153,15 @@ class OpenAICompatible(LLM):
             )
             self._async_clients[loop] = client
         return client
+
+    def _async_slot(self) -> asyncio.Semaphore:
+        """This event loop's bound on requests in flight (an asyncio lock is per loop)."""
+        loop = asyncio.get_running_loop()
+        slot = self._async_slots.get(loop)
+        if slot is None:
+            slot = asyncio.Semaphore(self._max_concurrency)
+            self._async_slots[loop] = slot
+        return slot
 
     def probe(self, timeout: float) -> None:
         """Raise :class:`LLMError` unless the server answers with the key accepted.
@@ -183,9 +214,10 @@ class OpenAICompatible(LLM):
         first_error = None
         for mode in self._modes(options):
             try:
-                resp = self._sync_client().chat.completions.create(
-                    **self._request(msgs, n, options, mode)
-                )
+                with self._slots:
+                    resp = self._sync_client().chat.completions.create(
+                        **self._request(msgs, n, options, mode)
+                    )
             except Exception as exc:
                 first_error = self._handle(exc, mode, first_error)
                 continue
@@ -196,9 +228,10 @@ class OpenAICompatible(LLM):
         first_error = None
         for mode in self._modes(options):
             try:
-                resp = await self._async_client().chat.completions.create(
-                    **self._request(msgs, n, options, mode)
-                )
+                async with self._async_slot():
+                    resp = await self._async_client().chat.completions.create(
+                        **self._request(msgs, n, options, mode)
+                    )
             except Exception as exc:
                 first_error = self._handle(exc, mode, first_error)
                 continue

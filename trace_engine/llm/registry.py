@@ -32,13 +32,15 @@ def get_llm(
     """Return the LLM for ``spec`` (default: ``$TRACE_ENGINE_LLM``, else ``"local"``).
 
     Specs: ``local`` (embedded Qwen2.5-Coder-1.5B via llama.cpp), ``openai:MODEL``
-    (or ``openai/MODEL``), ``openai-compatible:URL#MODEL[?key_env=VAR&price=IN,OUT]``, ``litellm:PROVIDER/MODEL``
+    (or ``openai/MODEL``), ``openai-compatible:URL#MODEL[?key_env=VAR&price=IN,OUT&max_concurrency=N]``, ``litellm:PROVIDER/MODEL``
     (Anthropic, Gemini, ... through LiteLLM), ``llamacpp:PATH.gguf``,
     ``transformers:PATH_OR_ID``.
     ``cache=False`` skips the disk cache; ``retries`` is the number of attempts;
     ``budget`` limits this LLM's spending; ``meter`` defaults to the process-wide one.
     Other options (validated): ``cache_dir``, ``min_wait``, ``max_wait``, ``timeout``,
-    ``n_ctx``, ``n_gpu_layers``, ``api_key``, ``base_url``, ``max_batch``.
+    ``n_ctx``, ``n_gpu_layers``, ``api_key``, ``base_url``, ``max_batch``,
+    ``max_concurrency`` (requests in flight at once to an OpenAI-compatible server;
+    also ``URL#MODEL?max_concurrency=N`` in the spec), ``device`` (transformers).
 
     Reading what your own calls spent: each ``Completion`` has ``usage``, ``cost``,
     ``latency`` and ``cached`` (a cached one spent nothing now); for a block of
@@ -98,7 +100,7 @@ def _build(parsed, config) -> LLM:
     if parsed.kind == "transformers":
         from trace_engine.llm.gpu import TransformersLLM
 
-        return TransformersLLM(parsed.target, max_batch=config.max_batch)
+        return TransformersLLM(parsed.target, max_batch=config.max_batch, device=config.device)
     if parsed.kind == "litellm":
         from trace_engine.llm.litellm_backend import LiteLLM
 
@@ -113,4 +115,5 @@ def _build(parsed, config) -> LLM:
         price=parsed.price,
         backend=parsed.kind,
         timeout=config.timeout,
+        max_concurrency=parsed.max_concurrency or config.max_concurrency,
     )

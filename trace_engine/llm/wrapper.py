@@ -38,6 +38,10 @@ class LLMWrapper(LLM):
     def priced(self) -> bool:
         return self.inner.priced
 
+    @property
+    def max_concurrency(self) -> int:
+        return self.inner.max_concurrency
+
     def unwrap(self) -> LLM:
         """The innermost backend under all wrappers."""
         inner = self.inner
