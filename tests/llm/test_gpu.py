@@ -1,12 +1,10 @@
 """The transformers/GPU backend: batching logic always, the model only on a CUDA machine."""
 
-import importlib.util
 import threading
 import time
 
 import pytest
 
-from trace_engine.llm import MissingDependency
 from trace_engine.llm.batching import Batcher
 from trace_engine.llm.gpu import TransformersLLM
 
@@ -60,12 +58,6 @@ def test_a_failing_batch_fails_its_callers_only():
     with pytest.raises(RuntimeError, match="out of memory"):
         batcher.submit("bad", [1])
     assert batcher.submit("good", [1, 2]) == [1, 2]
-
-
-@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed")
-def test_missing_torch_gives_an_install_hint():
-    with pytest.raises(MissingDependency, match="pip install torch"):
-        TransformersLLM("Qwen/Qwen2.5-0.5B-Instruct").complete("hi")
 
 
 @pytest.mark.gpu

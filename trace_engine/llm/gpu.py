@@ -1,8 +1,9 @@
 """Hugging Face ``transformers`` backend for a local GPU (``transformers:PATH_OR_ID``).
 
 Loads a model directory or hub id (or a ``.gguf`` file, through transformers'
-GGUF loading, which needs the ``gguf`` package) once per process, on CUDA when
-available. Concurrent calls are gathered by a :class:`~trace_engine.llm.batching.Batcher`
+GGUF loading, which needs the ``gguf`` package and dequantizes the weights) once
+per process, on CUDA when available, else on the CPU with a warning (``device``
+chooses: ``cuda``, ``cuda:1``, ``cpu``). Concurrent calls are gathered by a :class:`~trace_engine.llm.batching.Batcher`
 into padded batches for ``generate``. ``json_schema`` is not enforced here (no
 grammar support): the schema goes into the prompt and the answer is parsed
 leniently. ``torch`` and ``transformers`` are imported on first use only.
@@ -10,6 +11,7 @@ leniently. ``torch`` and ``transformers`` are imported on first use only.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -19,10 +21,11 @@ from typing import Any
 
 from trace_engine.llm.base import LLM, Completion, Message, Usage, normalize_messages
 from trace_engine.llm.batching import Batcher
-from trace_engine.llm.errors import ContextWindowExceeded, require
+from trace_engine.llm.errors import ContextWindowExceeded, LLMUnavailable, require
 from trace_engine.llm.jsonparse import parse_samples, with_schema_instruction
 
 DEFAULT_MAX_NEW_TOKENS = 1024
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,25 +42,69 @@ _models: dict[tuple, _Loaded] = {}
 _models_lock = threading.Lock()
 
 
-def _load(source: str, device: str | None) -> _Loaded:
-    torch = require("torch", package="torch", backend="transformers")
-    transformers = require("transformers", package="transformers", backend="transformers")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    kwargs: dict[str, Any] = {}
-    where = source
-    path = Path(source).expanduser()
-    if path.suffix == ".gguf":
-        require("gguf", package="gguf", backend="transformers")
-        where, kwargs["gguf_file"] = str(path.parent), path.name
-    tokenizer = transformers.AutoTokenizer.from_pretrained(where, **kwargs)
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    model = transformers.AutoModelForCausalLM.from_pretrained(where, torch_dtype=dtype, **kwargs)
+def _load(source: str, device: str | None, backend: str) -> _Loaded:
+    torch = require("torch", package="torch", backend=backend)
+    transformers = require("transformers", package="transformers", backend=backend)
+    device = _device(torch, device, backend)
+    where, kwargs = _where(source, backend)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(where, **kwargs)
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        model = transformers.AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LLMUnavailable(
+            f"cannot load a causal LM and its tokenizer from {source!r}: {first}",
+            backend=backend,
+        ) from exc
     model.to(device).eval()
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     max_context = getattr(model.config, "max_position_embeddings", None) or 4096
     return _Loaded(torch, tokenizer, model, device, max_context)
+
+
+def _device(torch: Any, device: str | None, backend: str) -> str:
+    """``device`` as asked (refused if it names CUDA and there is none), else CUDA when
+    present, else the CPU with a warning: a model meant for a GPU runs slowly there."""
+    cuda = torch.cuda.is_available()
+    if device is None:
+        if not cuda:
+            log.warning("%s: no CUDA device; running on the CPU (slow for large models)", backend)
+        return "cuda" if cuda else "cpu"
+    if device.startswith("cuda") and not cuda:
+        raise LLMUnavailable(
+            f"device {device!r} was asked for but torch sees no CUDA device; "
+            "use device='cpu' or run on a machine with a CUDA GPU",
+            backend=backend,
+        )
+    return device
+
+
+def _where(source: str, backend: str) -> tuple[str, dict[str, Any]]:
+    """The directory or hub id to load, and ``gguf_file`` for a ``.gguf`` file.
+
+    A source that names a local path must exist (else a hub id is assumed; it is
+    downloaded by transformers only if the user's Hugging Face settings allow)."""
+    path = Path(source).expanduser()
+    looks_local = path.is_absolute() or source.startswith((".", "~")) or path.suffix == ".gguf"
+    if looks_local and not path.exists():
+        raise LLMUnavailable(
+            f"{source} does not exist; give a model directory (config.json, weights, "
+            "tokenizer), a .gguf file, or a Hugging Face model id",
+            backend=backend,
+        )
+    if path.suffix == ".gguf":
+        require("gguf", package="gguf", backend=backend)
+        return str(path.parent), {"gguf_file": path.name}
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise LLMUnavailable(
+            f"{source} has no config.json; give a directory saved with save_pretrained "
+            "or a .gguf file",
+            backend=backend,
+        )
+    return str(path) if path.exists() else source, {}
 
 
 class TransformersLLM(LLM):
@@ -82,7 +129,7 @@ class TransformersLLM(LLM):
         with _models_lock:
             m = _models.get(key)
             if m is None:
-                m = _load(self.source, self.device)
+                m = _load(self.source, self.device, self.id)
                 m.batcher = Batcher(lambda k, reqs: _generate(m, k, reqs), self.max_batch)
                 _models[key] = m
             return m
