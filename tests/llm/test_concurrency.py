@@ -59,22 +59,22 @@ def test_identical_conversations_are_asked_once(server):
     assert len(server.requests) == 2
 
 
-def test_a_budget_is_not_overshot_by_concurrent_calls(server):
+@pytest.mark.parametrize(
+    "limit, max_tokens, refusal, sent",
+    [
+        ({"max_calls": 3}, 5, "call budget", 3),
+        # ~3 prompt tokens + 100 reserved per call: two fit in 250, a third does not
+        ({"max_tokens": 250}, 100, "token budget", 2),
+    ],
+)
+def test_a_budget_is_not_overshot_by_concurrent_calls(server, limit, max_tokens, refusal, sent):
     server.default = ("echo", 0.3)
-    budget = Budget(max_calls=3)
+    budget = Budget(**limit)
     llm = llm_for(server, budget=budget, max_concurrency=8)
-    with pytest.raises(BudgetExceeded, match="call budget"):
-        llm.complete_many([f"q{i}" for i in range(8)], max_tokens=5)
-    assert len(server.requests) == 3 and budget.spent.calls == 3
-
-
-def test_token_budget_reserves_max_tokens_before_concurrent_calls(server):
-    server.default = ("echo", 0.3)
-    budget = Budget(max_tokens=250)
-    llm = llm_for(server, budget=budget, max_concurrency=8)
-    with pytest.raises(BudgetExceeded, match="token budget"):
-        llm.complete_many([f"q{i}" for i in range(8)], max_tokens=100)
-    assert len(server.requests) == 2 and budget.spent.total_tokens <= 250
+    with pytest.raises(BudgetExceeded, match=refusal):
+        llm.complete_many([f"q{i}" for i in range(8)], max_tokens=max_tokens)
+    assert len(server.requests) == sent and budget.spent.calls == sent
+    assert budget.max_tokens is None or budget.spent.total_tokens <= budget.max_tokens
 
 
 def test_cache_and_meter_stay_right_under_concurrency(server, tmp_path):

@@ -13,58 +13,11 @@ import sys
 
 import pytest
 
+from tests.llm.tiny_transformers import build_tiny_model
 from trace_engine.llm import LLMUnavailable, MissingDependency, get_llm, parse_json_lenient
 from trace_engine.llm.gpu import TransformersLLM
 
 pytestmark = pytest.mark.transformers
-
-CORPUS = [
-    "hello world the answer is 42",
-    "write a python function that returns the sum of two numbers",
-    "system user assistant json schema object string number",
-    "def add a b return a plus b",
-]
-TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-def build_tiny_model(directory) -> str:
-    """A 2-layer random Qwen2 and a byte-level BPE tokenizer with a chat template, saved."""
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    tokenizers = pytest.importorskip("tokenizers")
-    byte_level = tokenizers.pre_tokenizers.ByteLevel
-    tok = tokenizers.Tokenizer(tokenizers.models.BPE())
-    tok.pre_tokenizer = byte_level(add_prefix_space=False)
-    tok.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=320,
-        special_tokens=["<pad>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=byte_level.alphabet(),
-    )
-    tok.train_from_iterator(CORPUS, trainer)
-    fast = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="<|im_end|>"
-    )
-    fast.chat_template = TEMPLATE
-    fast.save_pretrained(directory)
-    config = transformers.Qwen2Config(
-        vocab_size=tok.get_vocab_size(),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        pad_token_id=fast.pad_token_id,
-        eos_token_id=fast.eos_token_id,
-        bos_token_id=None,
-    )
-    torch.manual_seed(0)
-    transformers.Qwen2ForCausalLM(config).save_pretrained(directory)
-    return str(directory)
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,13 @@
 """Hugging Face ``transformers`` backend for a local GPU (``transformers:PATH_OR_ID``).
 
 Loads a model directory or hub id (or a ``.gguf`` file, through transformers'
-GGUF loading, which needs the ``gguf`` package and dequantizes the weights) once
-per process, on CUDA when available, else on the CPU with a warning (``device``
-chooses: ``cuda``, ``cuda:1``, ``cpu``). Concurrent calls are gathered by a :class:`~trace_engine.llm.batching.Batcher`
-into padded batches for ``generate``. ``json_schema`` is not enforced here (no
-grammar support): the schema goes into the prompt and the answer is parsed
-leniently. ``torch`` and ``transformers`` are imported on first use only.
+GGUF loading, which needs the ``gguf`` and ``accelerate`` packages and dequantizes
+the weights) once per process, on CUDA when available, else on the CPU with a
+warning (``device`` chooses: ``cuda``, ``cuda:1``, ``cpu``). Concurrent calls are
+gathered by a :class:`~trace_engine.llm.batching.Batcher` into padded batches for
+``generate``. ``json_schema`` is not enforced here (no grammar support): the schema
+goes into the prompt and the answer is parsed leniently. ``torch`` and
+``transformers`` are imported on first use only.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def _where(source: str, backend: str) -> tuple[str, dict[str, Any]]:
         )
     if path.suffix == ".gguf":
         require("gguf", package="gguf", backend=backend)
+        require("accelerate", package="accelerate", backend=backend)
         return str(path.parent), {"gguf_file": path.name}
     if path.is_dir() and not (path / "config.json").is_file():
         raise LLMUnavailable(
