@@ -2,7 +2,8 @@
 
 Serve the embedded model's weights (or any model) with vLLM on a GPU machine:
     trace-engine models assemble          # prints the path of the GGUF file
-    vllm serve PATH.gguf --served-model-name qwen --max-num-seqs 64
+    pip install vllm vllm-gguf-plugin     # recent vLLM reads GGUF through the plugin
+    vllm serve PATH.gguf --tokenizer Qwen/Qwen2.5-Coder-1.5B-Instruct --served-model-name qwen
 Then run (8 requests in flight; the server batches them):
     python examples/serving_engine.py http://localhost:8000/v1 qwen --concurrency 8
 The same spec on the command line: --llm "openai-compatible:URL#qwen?max_concurrency=8"

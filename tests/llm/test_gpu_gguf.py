@@ -11,12 +11,18 @@ from trace_engine.llm.gpu import TransformersLLM
 pytestmark = pytest.mark.transformers
 
 
-def test_a_gguf_file_loads_with_its_weights_and_tokenizer(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny-gguf")
+    hf_dir = build_tiny_model(root / "hf")
+    (root / "gguf").mkdir()
+    return hf_dir, write_tiny_gguf(hf_dir, root / "gguf" / "tiny.gguf")
+
+
+def test_a_gguf_file_loads_with_its_weights_and_tokenizer(tiny_gguf):
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    hf_dir = build_tiny_model(tmp_path / "hf")
-    (tmp_path / "gguf").mkdir()
-    path = write_tiny_gguf(hf_dir, tmp_path / "gguf" / "tiny.gguf")
+    hf_dir, path = tiny_gguf
     loaded = TransformersLLM(path, device="cpu").loaded()
     original = transformers.AutoModelForCausalLM.from_pretrained(hf_dir).state_dict()
     got = loaded.model.state_dict()
@@ -30,4 +36,18 @@ def test_a_gguf_file_loads_with_its_weights_and_tokenizer(tmp_path):
     assert (
         from_gguf.complete(prompt, max_tokens=6).text
         == from_dir.complete(prompt, max_tokens=6).text
+    )
+
+
+def test_transformers_local_is_the_embedded_models_gguf(tiny_gguf, monkeypatch):
+    from trace_engine.llm import weights
+
+    hf_dir, path = tiny_gguf
+    monkeypatch.setattr(weights, "ensure_model", lambda: path)
+    llm = get_llm("transformers:local", cache=False, device="cpu")
+    assert llm.id == "transformers:local"
+    from_dir = get_llm(f"transformers:{hf_dir}", cache=False, device="cpu")
+    assert (
+        llm.complete("def add", max_tokens=5).text
+        == from_dir.complete("def add", max_tokens=5).text
     )

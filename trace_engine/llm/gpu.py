@@ -1,8 +1,9 @@
 """Hugging Face ``transformers`` backend for a local GPU (``transformers:PATH_OR_ID``).
 
-Loads a model directory or hub id (or a ``.gguf`` file, through transformers'
-GGUF loading, which needs the ``gguf`` and ``accelerate`` packages and dequantizes
-the weights) once per process, on CUDA when available, else on the CPU with a
+Loads a model directory, a hub id or a ``.gguf`` file (``transformers:local`` is
+the embedded model's) once per process; a GGUF goes through transformers' GGUF
+loading, which needs the ``gguf`` and ``accelerate`` packages and dequantizes the
+weights. It runs on CUDA when available, else on the CPU with a
 warning (``device`` chooses: ``cuda``, ``cuda:1``, ``cpu``). Concurrent calls are
 gathered by a :class:`~trace_engine.llm.batching.Batcher` into padded batches for
 ``generate``. ``json_schema`` is not enforced here (no grammar support): the schema
@@ -87,7 +88,12 @@ def _where(source: str, backend: str) -> tuple[str, dict[str, Any]]:
     """The directory or hub id to load, and ``gguf_file`` for a ``.gguf`` file.
 
     A source that names a local path must exist (else a hub id is assumed; it is
-    downloaded by transformers only if the user's Hugging Face settings allow)."""
+    downloaded by transformers only if the user's Hugging Face settings allow).
+    ``local`` is the embedded model's GGUF file (assembled from its packages if needed)."""
+    if source == "local":
+        from trace_engine.llm.weights import ensure_model
+
+        source = str(ensure_model())
     path = Path(source).expanduser()
     looks_local = path.is_absolute() or source.startswith((".", "~")) or path.suffix == ".gguf"
     if looks_local and not path.exists():
