@@ -17,6 +17,7 @@ from typing import Any
 from trace_engine.errors import InvalidCodeError, TraceEngineError
 from trace_engine.files import atomic_write_bytes
 from trace_engine.source import added_forbidden_uses, check_proposal, refusal
+from workflows.code_session.harness import added_harness_uses
 from workflows.code_session.measure import Speedup, Timing, TimingError, time_in_processes
 from workflows.code_session.runs import JobRun, run_job
 from workflows.code_session.target import Target, TargetError, function_source, replace_function
@@ -106,14 +107,15 @@ def validate_candidate(
 ) -> str | None:
     """Why ``source`` cannot replace the function, or None (see
     :func:`trace_engine.source.check_proposal`); with ``original`` (the function's source),
-    also the escape hatches it uses that the original does not
-    (:func:`trace_engine.source.added_forbidden_uses`)."""
+    also the escape hatches and the reaches into the checking harness it uses that the
+    original does not (:func:`trace_engine.source.added_forbidden_uses`,
+    :func:`workflows.code_session.harness.added_harness_uses`)."""
     try:
         check_proposal(source, fn_name, signature, "the candidate")
     except InvalidCodeError as exc:
         return str(exc)
     if original is not None:
-        uses = added_forbidden_uses(source, original)
+        uses = added_forbidden_uses(source, original) + added_harness_uses(source, original)
         if uses:
             return refusal(uses, "the candidate")
     return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.workflows.code_session.project import FAST, SLOW, WRONG
+from tests.workflows.code_session.project import FAST, SLOW, SUBTLY_WRONG, WRONG
 from workflows.code_session import CodeSession
 from workflows.code_session.proposer import Proposal
 
@@ -91,3 +91,15 @@ def test_the_file_is_retested_as_it_will_be_written_before_write_back(project, n
     assert "items[:i]" in (project / "dupes.py").read_text()
     assert not state.written
     assert any("not writing" in line and "tests fail" in line for line in lines)
+
+
+def test_a_candidate_that_patches_the_checking_harness_is_refused(measured):
+    evaluator, baseline, text = measured
+    # right on the tests, wrong on the benchmark's input: only the differential check
+    # notices, unless the candidate switches its comparison off
+    patching = "import workflows.code_session.checks as checks\n" + SUBTLY_WRONG.replace(
+        "    counts = {}", "    checks.same_value = lambda a, b: True\n    counts = {}"
+    )
+    verdict = evaluator.evaluate(text, patching, baseline, SIGNATURE)
+    assert verdict.failed_at == "validation"
+    assert "checks.same_value" in verdict.reason and "harness" in verdict.reason
