@@ -4,22 +4,10 @@ import os
 import signal
 import uuid
 
+from tests.workflows.isolation.processes import processes_with
 from workflows.unit_checks import run_tests
 
 TESTS = "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 3\n"
-
-
-def processes_with(token: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as handle:
-                    if token.encode() in handle.read().split(b"\0"):
-                        found.append(int(name))
-            except OSError:
-                pass
-    return found
 
 
 def test_a_result_line_forged_from_atexit_is_not_believed():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.workflows.isolation.processes import processes_with
 from workflows.isolation import BUBBLEWRAP, RLIMIT, Job, Limits, run_isolated
 from workflows.isolation.levels import bubblewrap_works
 
@@ -24,19 +25,6 @@ bubblewrap_only = pytest.mark.skipif(
     reason="bubblewrap (bwrap) is not installed or cannot create namespaces here",
 )
 LEVELS = [pytest.param(BUBBLEWRAP, marks=bubblewrap_only), RLIMIT]
-
-
-def processes_with(token: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as handle:
-                    if token.encode() in handle.read().split(b"\0"):
-                        found.append(int(name))
-            except OSError:
-                pass
-    return found
 
 
 def wait_for(condition, seconds: float = 60.0) -> bool:
