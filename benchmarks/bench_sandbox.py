@@ -102,7 +102,10 @@ def old_tree(rev: str, into: Path) -> Path:
         ["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True
     ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
+        try:
+            tar.extractall(into, filter="data")
+        except TypeError:  # Python before 3.10.12 / 3.11.4: no filter, and our own archive
+            tar.extractall(into)
     return into
 
 
