@@ -6,7 +6,10 @@ the machine falls on every system alike), the wall time of one check:
 - ``repair``: a two-assert unit test of a small function (code repair's start-up cost);
 - ``humaneval``: the demo's four HumanEval problems with their reference solutions
   and official tests (the sandbox part of the demo's wall time);
-- ``session``: a code-session run that only imports the target module.
+- ``session``: a code-session run that only imports the target module;
+- ``demo``: the whole ``trace-engine demo`` command (its four problems, one step
+  each) against a loopback server that answers at once with the reference
+  solutions, so the figure is the demo's own work without the model's time.
 
 Each is run with the runner at the bubblewrap level (when bwrap works here) and the
 rlimit level, and with today's sandboxes taken from ``--old-rev`` (a commit that
@@ -15,21 +18,26 @@ extracted with ``git archive``. Prints median and interquartile range per system
 and the ratio of medians new/old.
 
 Usage: python benchmarks/bench_sandbox.py [--seed 0] [--rounds 5] [--per-block 3]
-       [--old-rev f59926b]
+       [--old-rev f59926b] [--kinds repair,humaneval,session,demo]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
 import textwrap
+import time
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
@@ -116,11 +124,58 @@ def block_code(kind: str, era: str, count: int, project: Path) -> str:
     return BLOCK.format(imports=IMPORTS[(kind, era)], body=textwrap.dedent(body), count=count)
 
 
-def run_block(code: str, tree: Path, level: str | None) -> list[float]:
+def reference_replies() -> Callable[[list[dict]], str]:
+    """A scripted LLM answering the demo with the reference solution of each problem."""
+    from workflows.code_repair import humaneval_task
+    from workflows.datasets import load_humaneval
+
+    solutions = {
+        task.entry_point: task.code
+        for task in (humaneval_task(p, start="reference") for p in load_humaneval(DEMO_PROBLEMS))
+    }
+
+    def reply(messages: list[dict]) -> str:
+        text = "\n".join(m["content"] for m in messages)
+        variable = re.search(r"\b__code_(\w+)\b", text)
+        if variable:
+            suggestion = {variable.group(0): solutions[variable.group(1)]}
+            return json.dumps({"reasoning": "the reference", "suggestion": suggestion})
+        name = re.search(r"^def (\w+)\(", text, re.MULTILINE).group(1)
+        return f"```python\n{solutions[name]}```"
+
+    return reply
+
+
+def run_demo(tree: Path, level: str | None, spec: str, out: Path) -> list[float]:
+    env = _environment(tree, level)
+    env.pop("TRACE_ENGINE_LLM", None)
+    env["TRACE_ENGINE_CACHE_DIR"] = str(out / "cache")
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "workflows.cli", "demo", "--steps", "1"]
+        + ["--out", str(out / "demo"), "--llm", spec],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    took = time.perf_counter() - started
+    if done.returncode != 0 or "4 of 4 after" not in done.stdout:
+        raise SystemExit(f"a demo run failed:\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}")
+    shutil.rmtree(out, ignore_errors=True)
+    return [took]
+
+
+def _environment(tree: Path, level: str | None) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     env.pop("TRACE_ENGINE_ISOLATION", None)
     if level is not None:
         env["TRACE_ENGINE_ISOLATION"] = level
+    return env
+
+
+def run_block(code: str, tree: Path, level: str | None) -> list[float]:
+    env = _environment(tree, level)
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True
     )
@@ -142,9 +197,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-block", type=int, default=3)
     parser.add_argument("--old-rev", default="f59926b")
-    parser.add_argument("--kinds", default="repair,humaneval,session")
+    parser.add_argument("--kinds", default="repair,humaneval,session,demo")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    from tests.workflows.scripted_server import ScriptedServer
     from workflows.isolation.levels import bubblewrap_works
 
     levels = (["bubblewrap"] if bubblewrap_works() else []) + ["rlimit"]
@@ -160,14 +216,21 @@ def main() -> None:
             (kind, "new", level) for kind in kinds for level in levels
         ]
         times: dict[tuple, list[float]] = {s: [] for s in systems}
-        for round_number in range(args.rounds):
-            order = list(systems)
-            rng.shuffle(order)
-            for system in order:
-                kind, era, level = system
-                code = block_code(kind, era, args.per_block, project)
-                times[system] += run_block(code, old if era == "old" else ROOT, level)
-            print(f"round {round_number + 1} of {args.rounds} done", file=sys.stderr)
+        server = ScriptedServer(reference_replies()) if "demo" in kinds else None
+        with server or contextlib.nullcontext():
+            for round_number in range(args.rounds):
+                order = list(systems)
+                rng.shuffle(order)
+                for system in order:
+                    kind, era, level = system
+                    tree = old if era == "old" else ROOT
+                    if kind == "demo":
+                        out = tmp_path / f"demo-{round_number}-{era}-{level}"
+                        times[system] += run_demo(tree, level, server.spec, out)
+                        continue
+                    code = block_code(kind, era, args.per_block, project)
+                    times[system] += run_block(code, tree, level)
+                print(f"round {round_number + 1} of {args.rounds} done", file=sys.stderr)
     print(f"seed {args.seed}, {args.rounds} rounds x {args.per_block} checks per system")
     for kind in kinds:
         baseline = statistics.median(times[(kind, "old", None)])
