@@ -18,6 +18,21 @@ from pathlib import Path
 V1_PIDS = Path("/sys/fs/cgroup/pids")
 
 
+STALE_S = 60.0
+"""An empty run cgroup older than this was left by a host that was killed (a starting
+run enters its cgroup within milliseconds), so the next run deletes it."""
+
+
+def _remove_stale() -> None:
+    now = time.time()
+    for path in V1_PIDS.glob("trace-engine-*"):
+        try:
+            if now - path.stat().st_mtime > STALE_S and not (path / "cgroup.procs").read_text():
+                path.rmdir()
+        except OSError:
+            continue
+
+
 class PidsCgroup:
     """A fresh cgroup limiting a run to ``max_pids`` processes."""
 
@@ -29,6 +44,7 @@ class PidsCgroup:
         """A new cgroup, or None where none can be made here."""
         if not os.access(V1_PIDS, os.W_OK):
             return None
+        _remove_stale()
         path = V1_PIDS / f"trace-engine-{uuid.uuid4().hex}"
         try:
             path.mkdir()
