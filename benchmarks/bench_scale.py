@@ -2,8 +2,8 @@
 
     python benchmarks/bench_scale.py --seed 0 --calls 64 --delay 0.1 --repeats 3
 
-A loopback OpenAI-compatible server (127.0.0.1, threaded) stands in for vLLM: it
-answers each request after ``--delay`` seconds, +-25% drawn per prompt from
+A loopback OpenAI-compatible server (the tests' ScriptedServer: 127.0.0.1,
+threaded) stands in for vLLM: it answers each request after ``--delay`` seconds, +-25% drawn per prompt from
 ``--seed`` (so every concurrency level meets the same delays). Each repeat
 sends the same ``--calls`` distinct prompts through ``get_llm(...).complete_many``
 (cache off) at each concurrency of ``--levels``, in an order shuffled per repeat; the
@@ -15,64 +15,32 @@ median and the range over repeats.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.workflows.scripted_server import ScriptedServer  # noqa: E402
 from trace_engine.llm import get_llm  # noqa: E402
 
 
-def start_server(delay: float, seed: int) -> ThreadingHTTPServer:
-    """A chat-completions server that sleeps a seeded, per-prompt time, then echoes."""
+def sleeping_reply(delay: float, seed: int):
+    """An answer to each prompt after a seeded, per-prompt delay: a model server's latency."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+    def reply(messages: list[dict]) -> str:
+        prompt = messages[-1]["content"]
+        time.sleep(delay * random.Random(f"{seed}:{prompt}").uniform(0.75, 1.25))
+        return f"re:{prompt}"
 
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            prompt = body["messages"][-1]["content"]
-            time.sleep(delay * random.Random(f"{seed}:{prompt}").uniform(0.75, 1.25))
-            data = json.dumps(
-                {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": f"re:{prompt}"},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return server
+    return reply
 
 
-def run_level(url: str, prompts: list[str], concurrency: int) -> float:
-    llm = get_llm(
-        f"openai-compatible:{url}#bench", cache=False, retries=1, max_concurrency=concurrency
-    )
+def run_level(spec: str, prompts: list[str], concurrency: int) -> float:
+    llm = get_llm(spec, cache=False, retries=1, max_concurrency=concurrency)
     start = time.perf_counter()
     answers = llm.complete_many(prompts, max_tokens=8)
     seconds = time.perf_counter() - start
@@ -92,24 +60,20 @@ def main() -> None:
     levels = [int(x) for x in args.levels.split(",")]
     if levels[0] != 1 or any(c < 1 for c in levels) or args.calls < 1 or args.repeats < 1:
         raise SystemExit("bench_scale: --levels must start with 1; --calls, --repeats >= 1")
-    server = start_server(args.delay, args.seed)
-    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     rng = random.Random(args.seed)
     times: dict[int, list[float]] = {c: [] for c in levels}
     speedups: dict[int, list[float]] = {c: [] for c in levels}
-    try:
+    with ScriptedServer(sleeping_reply(args.delay, args.seed)) as server:
         for c in levels:  # the SDK's import and each backend's client, outside the timings
-            run_level(url, ["warm-up"], c)
+            run_level(server.spec, ["warm-up"], c)
         for _ in range(args.repeats):
             order = levels[:]
             rng.shuffle(order)
             prompts = [f"question {i}" for i in range(args.calls)]
-            got = {c: run_level(url, prompts, c) for c in order}
+            got = {c: run_level(server.spec, prompts, c) for c in order}
             for c in levels:
                 times[c].append(got[c])
                 speedups[c].append(got[1] / got[c])
-    finally:
-        server.shutdown()
     print(
         f"{args.calls} calls, server delay {args.delay:g}s +-25% per prompt, "
         f"seed {args.seed}, {args.repeats} repeats (median [min-max])"
