@@ -129,3 +129,14 @@ def test_a_plain_callable_is_called_one_at_a_time():
 
     got = as_llm(reply).complete_many(["a", "b", "c"])
     assert [c.text for c in got] == ["A", "B", "C"] and most[0] == 1
+
+
+def test_concurrent_calls_retry_on_their_own_and_are_metered_once_each(server):
+    server.script = [("status", 503, {}, error_body("busy"))] * 2
+    server.default = ("echo", 0.05)
+    meter = Meter()
+    llm = llm_for(server, retries=3, min_wait=0.01, max_wait=0.1, max_concurrency=2, meter=meter)
+    got = llm.complete_many([f"r{i}" for i in range(4)])
+    assert [c.text for c in got] == [f"re:r{i}" for i in range(4)]
+    assert len(server.requests) == 6 and server.max_in_flight <= 2
+    assert meter.total.calls == 4 and meter.total.errors == 2
