@@ -11,7 +11,10 @@ raises :class:`~trace_engine.errors.InvalidCodeError` and keeps the old code.
 
 The callable is built from whatever the current source is, on the first call
 after it changed: the proposal's imports run then, and only the function
-definition is executed (no decorators; annotations are kept as text).
+definition is executed (no decorators; annotations are kept as text). A program
+that must not run written code in its own process at all gives the parameter a
+runner (:meth:`CodeParameter.run_through`, e.g. a sandbox): then every source
+but the original one is handed to the runner instead of being defined here.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ from trace_engine.source import (
 _compile_ids = itertools.count(1)
 _CHECKED_KEPT = 16
 
+CodeRunner = Callable[["CodeParameter", str], Callable[..., Any]]
+"""``runner(parameter, source) -> callable``: runs accepted ``source`` of ``parameter``
+somewhere other than this process; the callable takes the function's arguments."""
+
 
 def function_source(fn: Callable) -> str:
     """The source of ``fn`` from its ``def`` line on (decorators dropped), dedented."""
@@ -68,7 +75,16 @@ class CodeParameter(Parameter):
     :func:`~trace_engine.source.added_forbidden_uses`), and nothing more of it.
     """
 
-    __slots__ = ("fn_name", "signature", "module", "_closure", "_built", "_original", "_checked")
+    __slots__ = (
+        "fn_name",
+        "signature",
+        "module",
+        "_closure",
+        "_built",
+        "_original",
+        "_checked",
+        "_runner",
+    )
 
     def __init__(
         self,
@@ -92,6 +108,7 @@ class CodeParameter(Parameter):
         )
         self._original = source if isinstance(source, str) else ""
         self._checked: dict[str, str] = {}
+        self._runner: CodeRunner | None = None
 
     @classmethod
     def from_function(cls, fn: Callable, description: str | None = None) -> CodeParameter:
@@ -126,7 +143,29 @@ class CodeParameter(Parameter):
             description=self.description,
         )
         copy._built, copy._original = self._built, self._original
+        copy._runner = self._runner
         return copy
+
+    def run_through(self, runner: CodeRunner | None) -> None:
+        """From now on run every source but the original through ``runner`` (None: here).
+
+        The original source is the program's own code and keeps running in this
+        process; any other (an optimizer's proposal, code loaded from a file) is
+        checked as always and then only ever called through ``runner``.
+        """
+        self._runner = runner
+        if self._built is not None and self._built[0] != self._original:
+            self._built = None
+
+    @property
+    def original(self) -> str:
+        """The source the parameter was made with (the program's own code)."""
+        return self._original
+
+    @property
+    def closure(self) -> dict[str, Any]:
+        """The values of the original function's free variables, by name."""
+        return dict(self._closure)
 
     @property
     def function(self) -> Callable:
@@ -144,6 +183,8 @@ class CodeParameter(Parameter):
                 f"{self.name}: the code must be a str of Python source, got {type(source).__name__}"
             )
         check_proposal(source, self.fn_name, self.signature, f"{self.name}: the code")
+        if self._runner is not None and source != self._original:
+            return self._runner(self, source)
         filename = f"<trace_engine code {self.name} #{next(_compile_ids)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         module = sys.modules.get(self.module)
@@ -189,3 +230,4 @@ class CodeParameter(Parameter):
         data = self._data
         self._original = data if isinstance(data, str) else ""
         self._checked = {}
+        self._runner = None

@@ -63,15 +63,24 @@ def build_job(
     seed: int = 0,
     timeout: float = 10.0,
 ) -> Job:
-    """The job ``name`` (see :data:`WORKFLOWS`); ``llm`` is what the workflow's own calls use."""
+    """The job ``name`` (see :data:`WORKFLOWS`); ``llm`` is what the workflow's own calls use.
+
+    Written code of the job's program (any code parameter's source other than the
+    program's own) runs only in the sandbox, each call limited to ``timeout`` seconds.
+    """
+    from workflows.code_calls import sandbox_code
+
     check_workflow(name)
     if name == "code_repair":
-        return _code_repair(data, task, timeout)
-    if name == "numeric":
-        return _numeric(data, task, seed)
-    if name == "prompt_tuning":
-        return _prompt_tuning(data, task, llm, seed)
-    return _agent_pipeline(data, llm, seed)
+        job = _code_repair(data, task, timeout)
+    elif name == "numeric":
+        job = _numeric(data, task, seed)
+    elif name == "prompt_tuning":
+        job = _prompt_tuning(data, task, llm, seed)
+    else:
+        job = _agent_pipeline(data, llm, seed)
+    sandbox_code(job.module.parameters(), timeout)
+    return job
 
 
 def _code_repair(data, task, timeout) -> Job:

@@ -88,8 +88,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=positive_float,
         default=None,
-        help="code_repair: seconds per test run (sandboxed: bubblewrap where it works, "
-        "else rlimits only)",
+        help="seconds per sandboxed run of written code: a code_repair test run, or one call "
+        "of a rewritten answer parser (prompt_tuning, agent_pipeline); sandboxed with "
+        "bubblewrap where it works, else rlimits only (default: 10)",
     )
 
 

@@ -1,0 +1,159 @@
+"""Red team: the written answer parsers of prompt_tuning and agent_pipeline run only sandboxed.
+
+An LLM that rewrites ``extract_answer`` gets its code called on every example;
+these attacks check that the call never runs in the host (a loop is cut at
+the user's time limit, the host's modules stay as they were) and that the
+command line still finishes with its summary.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+import workflows.prompt_tuning
+from tests.workflows.scripted_server import ScriptedServer
+from tests.workflows.test_cli import cli
+from trace_engine.code import CodeParameter
+from workflows.datasets import Example
+from workflows.jobs import build_job
+
+LOOPING_PARSER = (
+    "def extract_answer(self, reply: str, choices: list) -> str:\n    while True:\n        pass\n"
+)
+LOOPING_AGENT_PARSER = (
+    "def extract_answer(self, text: str) -> str:\n    while True:\n        pass\n"
+)
+
+
+def _code(job) -> CodeParameter:
+    (code,) = [p for p in job.module.parameters() if isinstance(p, CodeParameter)]
+    return code
+
+
+def _prompt_tuning(tmp_path, timeout: float = 2.0):
+    data = tmp_path / "qa.jsonl"
+    data.write_text(
+        "".join(json.dumps({"input": f"question {i}?", "target": "no"}) + "\n" for i in range(8))
+    )
+    return build_job("prompt_tuning", data=data, llm=lambda messages: "Answer: no", timeout=timeout)
+
+
+@pytest.mark.timeout(60)
+def test_an_endless_loop_in_a_written_parser_is_cut_at_the_time_limit(tmp_path):
+    job = _prompt_tuning(tmp_path)
+    _code(job).set(LOOPING_PARSER)
+    from workflows.trainer import Trainer
+
+    (evaluation,) = Trainer(job.module, None, job.train, evaluate=job.evaluate).evaluate_all(
+        job.train[:1]
+    )
+    assert evaluation.score == 0.0
+    assert "did not finish within 2s" in evaluation.feedback
+
+
+def test_a_written_parser_cannot_change_the_hosts_modules(tmp_path):
+    job = _prompt_tuning(tmp_path)
+    _code(job).set(
+        "def extract_answer(self, reply: str, choices: list) -> str:\n"
+        "    import workflows.prompt_tuning as host\n"
+        "    host.DEFAULT_SYSTEM_PROMPT = 'patched'\n"
+        "    host.normalize = lambda text: 'no'\n"
+        "    return 'yes'\n"
+    )
+    evaluation = job.evaluate(job.train[0])
+    assert workflows.prompt_tuning.DEFAULT_SYSTEM_PROMPT.startswith("Answer the question")
+    assert workflows.prompt_tuning.normalize("Yes.") == "yes"
+    assert evaluation.score == 0.0
+    assert evaluation.details["answer"] == "yes"
+
+
+def test_a_written_parser_gets_plain_values_and_the_module_it_was_written_for(tmp_path):
+    job = _prompt_tuning(tmp_path)
+    _code(job).set(
+        "def extract_answer(self, reply: str, choices: list) -> str:\n"
+        "    return string.punctuation[:1] + str(self) + str(MAX_ANSWER_TOKENS) + reply[-2:]\n"
+    )
+    evaluation = job.evaluate(Example("x", "q?", "no"))
+    assert evaluation.details["answer"] == "!None256no"
+
+
+def test_a_written_parser_that_returns_a_forged_object_is_not_believed(tmp_path):
+    job = _prompt_tuning(tmp_path)
+    _code(job).set(
+        "def extract_answer(self, reply: str, choices: list) -> str:\n"
+        "    class Always(str):\n"
+        "        def __eq__(self, other):\n"
+        "            return True\n"
+        "        def lower(self):\n"
+        "            return self\n"
+        "    return Always('forged')\n"
+    )
+    from workflows.trainer import Trainer
+
+    (evaluation,) = Trainer(job.module, None, job.train, evaluate=job.evaluate).evaluate_all(
+        job.train[:1]
+    )
+    assert evaluation.score == 0.0
+    assert "returned a value of type" in evaluation.feedback
+
+
+def test_the_original_parser_still_runs_in_the_host(tmp_path):
+    job = _prompt_tuning(tmp_path)
+    code = _code(job)
+    assert code.data == code.original
+    assert code.function.__module__ == "workflows.prompt_tuning"
+    assert job.evaluate(job.train[0]).score == 1.0
+
+
+def _optimize(tmp_path, workflow: str, reply, *extra: str) -> subprocess.CompletedProcess:
+    with ScriptedServer(reply) as server:
+        return cli(
+            "optimize", workflow, "--llm", server.spec, "--steps", "1", "--timeout", "2",
+            "--out", tmp_path / "run", *extra,
+            env_extra={"TRACE_ENGINE_CACHE_DIR": str(tmp_path / "cache")},
+            timeout=240,
+        )  # fmt: skip
+
+
+def _last_step(tmp_path) -> dict:
+    return json.loads((tmp_path / "run" / "steps.jsonl").read_text().splitlines()[-1])
+
+
+def test_optimize_prompt_tuning_with_a_looping_parser_finishes_with_its_summary(tmp_path):
+    data = tmp_path / "qa.jsonl"
+    data.write_text(
+        "".join(json.dumps({"input": f"question {i}?", "target": "no"}) + "\n" for i in range(8))
+    )
+
+    def reply(messages):
+        if messages[0]["content"].startswith("Answer the question"):
+            return "Answer: yes"
+        suggestion = {"__code_extract_answer": LOOPING_PARSER}
+        return json.dumps({"reasoning": "parse better", "suggestion": suggestion})
+
+    done = _optimize(tmp_path, "prompt_tuning", reply, "--data", data)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "completed:" in done.stdout
+    step = _last_step(tmp_path)
+    assert step["applied"] == ["__code_extract_answer"]
+    assert step["val_score"] == 0.0
+
+
+def test_optimize_agent_pipeline_with_a_looping_parser_finishes_with_its_summary(tmp_path):
+    def reply(messages):
+        text = " ".join(m["content"] for m in messages)
+        if "```python code block" in text:
+            return f"__code_extract_answer\n```python\n{LOOPING_AGENT_PARSER}```"
+        if '"suggestion"' in text:
+            return json.dumps({"reasoning": "parse better", "suggestion": {}})
+        return json.dumps({"thought": "done", "action": "finish", "input": "5"})
+
+    done = _optimize(tmp_path, "agent_pipeline", reply)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "completed:" in done.stdout
+    step = _last_step(tmp_path)
+    assert step["applied"] == ["__code_extract_answer"]
+    assert step["val_score"] == 0.0
