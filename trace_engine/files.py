@@ -65,8 +65,10 @@ def read_state_json(path: str | os.PathLike, fmt: str, what: str) -> dict[str, A
     try:
         with open(path, encoding="utf-8") as f:
             saved = json.load(f)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StateError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise StateError(f"{path} is not {what}: its JSON is nested too deeply") from None
     if not isinstance(saved, dict) or saved.get("format") != fmt:
         raise StateError(f"{path} is not {what}")
     return saved

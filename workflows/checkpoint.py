@@ -97,8 +97,12 @@ def read_checkpoint(directory: str | os.PathLike, workflow: str | None = None) -
         )
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+    except RecursionError:
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: its JSON is nested too deeply to be a checkpoint"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a trace-engine training checkpoint")
     if state.get("version") != VERSION:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Sequence
@@ -90,6 +91,8 @@ def _json_disk() -> type:
         def fetch(self, mode, filename, value, read):
             if read or mode not in (MODE_RAW, MODE_BINARY):
                 return None
+            if filename is not None and not _own_file(self._directory, filename):
+                return None
             return _from_json(super().fetch(mode, filename, value, False))
 
     _JSONOnlyDisk = JSONOnlyDisk
@@ -97,6 +100,22 @@ def _json_disk() -> type:
 
 
 _JSONOnlyDisk: type | None = None
+MAX_STORED_FILE = 64 * 1024 * 1024
+
+
+def _own_file(directory: str, filename: Any) -> bool:
+    """Whether a row's ``filename`` names a regular file of reasonable size inside the
+    cache ``directory`` (a row someone wrote could name /dev/zero, a FIFO or any file)."""
+    if not isinstance(filename, str) or os.path.isabs(filename) or ".." in Path(filename).parts:
+        return False
+    path = os.path.join(directory, filename)
+    if not os.path.realpath(path).startswith(os.path.join(os.path.realpath(directory), "")):
+        return False
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size <= MAX_STORED_FILE
 
 
 def _to_json(value: Any) -> bytes:
@@ -109,7 +128,7 @@ def _from_json(data: Any) -> Any:
         return None
     try:
         return json.loads(bytes(data).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
 
 
