@@ -96,3 +96,14 @@ def test_a_broken_sent_checkpoint_is_one_clear_line(tmp_path, content):
     (line,) = done.stderr.strip().splitlines()
     assert "checkpoint" in line
     assert "Traceback" not in done.stderr
+
+
+def test_cache_stats_of_a_directory_that_is_not_a_cache_is_one_clear_line(tmp_path):
+    directory = tmp_path / "sent-cache"
+    directory.mkdir()
+    (directory / "cache.db").write_bytes(b"not an sqlite database at all")
+    done = _stats(directory)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "cannot be opened" in line
+    assert (directory / "cache.db").read_bytes() == b"not an sqlite database at all"

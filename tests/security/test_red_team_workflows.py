@@ -157,3 +157,72 @@ def test_optimize_agent_pipeline_with_a_looping_parser_finishes_with_its_summary
     step = _last_step(tmp_path)
     assert step["applied"] == ["__code_extract_answer"]
     assert step["val_score"] == 0.0
+
+
+def test_a_written_parser_sees_no_api_key_of_the_host(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-host-secret")
+    job = _prompt_tuning(tmp_path)
+    _code(job).set(
+        "def extract_answer(self, reply: str, choices: list) -> str:\n"
+        "    import os\n"
+        "    return os.environ.get('OPENAI_API_KEY', 'no key')\n"
+    )
+    assert job.evaluate(job.train[0]).details["answer"] == "no key"
+
+
+def test_eval_of_a_sent_run_with_a_looping_parser_finishes_at_the_time_limit(tmp_path):
+    data = tmp_path / "qa.jsonl"
+    data.write_text(
+        "".join(json.dumps({"input": f"question {i}?", "target": "no"}) + "\n" for i in range(8))
+    )
+    run = tmp_path / "sent-run"
+    run.mkdir()
+    settings = {"workflow": "prompt_tuning", "data": str(data), "timeout": 2}
+    (run / "run.json").write_text(json.dumps(settings))
+    (run / "parameters.json").write_text(
+        json.dumps(
+            {
+                "system_prompt": "Answer.",
+                "extract_answer.__code": LOOPING_PARSER,
+            }
+        )
+    )
+    with ScriptedServer(lambda messages: "Answer: no") as server:
+        done = cli(
+            "eval", "--run", run, "--llm", server.spec, "--parallel", "1",
+            env_extra={"TRACE_ENGINE_CACHE_DIR": str(tmp_path / "cache")},
+            timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "score 0.000 over 2 examples" in done.stdout
+    assert "did not finish within 2s" in done.stdout
+
+
+@pytest.mark.timeout(120)
+def test_score_based_candidate_choice_runs_candidates_only_sandboxed(tmp_path):
+    from optimizers import OptoPrimeMulti
+    from tests.security.hostile import replying_with
+
+    data = tmp_path / "tasks.jsonl"
+    task = {
+        "entry_point": "add",
+        "code": "def add(a, b):\n    return a - b\n",
+        "tests": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
+    }
+    data.write_text(json.dumps(task) + "\n")
+    job = build_job("code_repair", data=data, timeout=2)
+    looping = "def add(a, b):\n    while True:\n        pass\n"
+    optimizer = OptoPrimeMulti(
+        job.module.parameters(),
+        replying_with(looping),
+        n=2,
+        select="score",
+        score=job.score,
+        keep_current=True,
+    )
+    evaluation = job.evaluate(job.train[0])
+    evaluation.output.backward(evaluation.feedback)
+    result = optimizer.step()
+    assert result.details["scores"] and set(result.details["scores"]) == {0.0}
+    assert result.applied == {}
+    assert _code(job).data == task["code"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import stat
 import threading
 import time
@@ -60,9 +61,19 @@ def open_cache(directory: str | os.PathLike | None = None):
         cache = _open.get(path)
         if cache is None:
             diskcache = require("diskcache", package="diskcache")
-            cache = diskcache.Cache(path, disk=_json_disk())
+            try:
+                cache = diskcache.Cache(path, disk=_json_disk())
+            except (OSError, sqlite3.Error, TypeError, ValueError) as exc:
+                raise CacheUnusable(
+                    f"{path} is not a usable completion cache ({type(exc).__name__}: {exc}); "
+                    "point --dir or $TRACE_ENGINE_CACHE_DIR at another directory"
+                ) from None
             _open[path] = cache
         return cache
+
+
+class CacheUnusable(LLMError):
+    """A cache directory that cannot be opened (not a directory, not a cache, no access)."""
 
 
 def _json_disk() -> type:

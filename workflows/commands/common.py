@@ -110,12 +110,12 @@ def check_cache(directory: str | None) -> Path:
     corrupt one is one clear line before any work rather than a failure in every call."""
     import sqlite3
 
-    from trace_engine.llm.cache import default_cache_dir, open_cache
+    from trace_engine.llm.cache import CacheUnusable, default_cache_dir, open_cache
 
     path = Path(directory).expanduser() if directory else default_cache_dir()
     try:
         open_cache(path)
-    except (sqlite3.Error, OSError) as exc:
+    except (CacheUnusable, sqlite3.Error, OSError) as exc:
         raise UsageError(
             f"the completion cache in {path} cannot be opened ({exc}); it only holds cached "
             f"answers: delete that directory, or run without it (--no-cache)"
