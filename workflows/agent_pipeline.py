@@ -16,6 +16,7 @@ from typing import Any
 
 from agents.agent import Agent
 from agents.tools import Tool
+from workflows.code_calls import DEFAULT_CALL_TIMEOUT, sandbox_code
 from workflows.datasets import Example
 from workflows.prompt_tuning import normalize
 from workflows.trainer import Evaluation
@@ -100,8 +101,18 @@ def word_problems(n: int = 12, seed: int = 0) -> list[Example]:
 class AgentPipeline:
     """The agent with a calculator, and how one example is scored."""
 
-    def __init__(self, llm: Any = None, *, max_steps: int = 4, tools: list[Tool] | None = None):
+    def __init__(
+        self,
+        llm: Any = None,
+        *,
+        max_steps: int = 4,
+        tools: list[Tool] | None = None,
+        timeout: float = DEFAULT_CALL_TIMEOUT,
+    ):
+        """``timeout``: seconds one sandboxed call of a rewritten ``extract_answer`` may take
+        (the original runs here; any rewrite only in the sandbox, see ``code_calls``)."""
         self.agent = Agent(tools or [calculator_tool()], llm=llm, max_steps=max_steps)
+        sandbox_code(self.agent.parameters(), timeout)
 
     def parameters(self) -> list:
         return self.agent.parameters()

@@ -35,6 +35,7 @@ from workflows.isolation.candidate import CandidateError, rebuilt_exception
 
 PROGRAM = "workflows.code_calls_program"
 REMEMBERED_CALLS = 512
+DEFAULT_CALL_TIMEOUT = 10.0
 _SELF_NAMES = ("self", "cls")
 
 

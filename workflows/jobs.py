@@ -76,9 +76,9 @@ def build_job(
     elif name == "numeric":
         job = _numeric(data, task, seed)
     elif name == "prompt_tuning":
-        job = _prompt_tuning(data, task, llm, seed)
+        job = _prompt_tuning(data, task, llm, seed, timeout)
     else:
-        job = _agent_pipeline(data, llm, seed)
+        job = _agent_pipeline(data, llm, seed, timeout)
     sandbox_code(job.module.parameters(), timeout)
     return job
 
@@ -153,13 +153,13 @@ def _numeric(data, task, seed) -> Job:
     )
 
 
-def _prompt_tuning(data, task, llm, seed) -> Job:
+def _prompt_tuning(data, task, llm, seed, timeout) -> Job:
     from workflows.datasets import load_bigbench
     from workflows.prompt_tuning import QAPipeline
 
     examples = load_jsonl(data) if data is not None else load_bigbench(task or "navigate")
     parts = split(examples[:60], (0.5, 0.25, 0.25), seed=seed)
-    pipeline = QAPipeline(llm)
+    pipeline = QAPipeline(llm, timeout=timeout)
 
     def show() -> str:
         return f"system prompt: {pipeline.system_prompt.data!r}\n" + "\n".join(
@@ -178,12 +178,12 @@ def _prompt_tuning(data, task, llm, seed) -> Job:
     )
 
 
-def _agent_pipeline(data, llm, seed) -> Job:
+def _agent_pipeline(data, llm, seed, timeout) -> Job:
     from workflows.agent_pipeline import AgentPipeline, word_problems
 
     examples = load_jsonl(data) if data is not None else word_problems(16, seed=seed)
     parts = split(examples, (0.5, 0.25, 0.25), seed=seed)
-    pipeline = AgentPipeline(llm)
+    pipeline = AgentPipeline(llm, timeout=timeout)
 
     def show() -> str:
         return "\n".join(

@@ -17,6 +17,7 @@ from trace_engine.bundle import bundle
 from trace_engine.llm.base import as_llm
 from trace_engine.modules import Module
 from trace_engine.nodes import Node, node
+from workflows.code_calls import DEFAULT_CALL_TIMEOUT, sandbox_code
 from workflows.datasets import Example
 from workflows.trainer import Evaluation
 
@@ -40,7 +41,15 @@ def format_question(question: str, choices: tuple[str, ...]) -> str:
 class QAPipeline(Module):
     """Question answering with a trainable system prompt and answer extractor."""
 
-    def __init__(self, llm: Any = None, system_prompt: str = DEFAULT_SYSTEM_PROMPT):
+    def __init__(
+        self,
+        llm: Any = None,
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        *,
+        timeout: float = DEFAULT_CALL_TIMEOUT,
+    ):
+        """``timeout``: seconds one sandboxed call of a rewritten ``extract_answer`` may take
+        (the original runs here; any rewrite only in the sandbox, see ``code_calls``)."""
         self._llm = as_llm(llm)
         self.system_prompt = node(
             system_prompt,
@@ -48,6 +57,7 @@ class QAPipeline(Module):
             name="system_prompt",
             description="The system prompt sent to the model with every question.",
         )
+        sandbox_code(self.parameters(), timeout)
 
     @bundle()
     def ask(self, system_prompt: str, question: str) -> str:

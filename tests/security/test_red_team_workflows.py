@@ -226,3 +226,26 @@ def test_score_based_candidate_choice_runs_candidates_only_sandboxed(tmp_path):
     assert result.details["scores"] and set(result.details["scores"]) == {0.0}
     assert result.applied == {}
     assert _code(job).data == task["code"]
+
+
+@pytest.mark.timeout(60)
+def test_the_python_api_of_both_pipelines_runs_a_looping_parser_only_sandboxed():
+    from workflows.agent_pipeline import AgentPipeline
+    from workflows.prompt_tuning import QAPipeline
+    from workflows.trainer import Trainer
+
+    finish = json.dumps({"thought": "done", "action": "finish", "input": "5"})
+    cases = [
+        (QAPipeline(lambda messages: "Answer: no", timeout=2), LOOPING_PARSER),
+        (AgentPipeline(lambda messages: finish, timeout=2), LOOPING_AGENT_PARSER),
+    ]
+    for pipeline, looping in cases:
+        module = pipeline if isinstance(pipeline, QAPipeline) else pipeline.agent
+        (code,) = [p for p in module.parameters() if isinstance(p, CodeParameter)]
+        code.set(looping)
+        example = Example("x", "What is 2 + 3?", "5")
+        (evaluation,) = Trainer(module, None, [example], evaluate=pipeline.evaluate).evaluate_all(
+            [example]
+        )
+        assert evaluation.score == 0.0
+        assert "did not finish within 2s" in evaluation.feedback
