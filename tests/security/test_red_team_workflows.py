@@ -15,7 +15,7 @@ import pytest
 
 import workflows.prompt_tuning
 from tests.workflows.scripted_server import ScriptedServer
-from tests.workflows.test_cli import cli
+from tests.workflows.test_cli import cli, write_add_task
 from trace_engine.code import CodeParameter
 from workflows.datasets import Example
 from workflows.jobs import build_job
@@ -33,6 +33,21 @@ def _code(job) -> CodeParameter:
     return code
 
 
+def _evaluated(module, evaluate, example):
+    """How the trainer scores ``example`` (a program error scores 0 with it as feedback)."""
+    from workflows.trainer import Trainer
+
+    (evaluation,) = Trainer(module, None, [example], evaluate=evaluate).evaluate_all([example])
+    return evaluation
+
+
+def _with_parser(tmp_path, body: str):
+    """The prompt_tuning job with ``extract_answer`` rewritten to ``body``."""
+    job = _prompt_tuning(tmp_path)
+    _code(job).set("def extract_answer(self, reply: str, choices: list) -> str:\n" + body)
+    return job
+
+
 def _prompt_tuning(tmp_path, timeout: float = 2.0):
     data = tmp_path / "qa.jsonl"
     data.write_text(
@@ -45,23 +60,18 @@ def _prompt_tuning(tmp_path, timeout: float = 2.0):
 def test_an_endless_loop_in_a_written_parser_is_cut_at_the_time_limit(tmp_path):
     job = _prompt_tuning(tmp_path)
     _code(job).set(LOOPING_PARSER)
-    from workflows.trainer import Trainer
-
-    (evaluation,) = Trainer(job.module, None, job.train, evaluate=job.evaluate).evaluate_all(
-        job.train[:1]
-    )
+    evaluation = _evaluated(job.module, job.evaluate, job.train[0])
     assert evaluation.score == 0.0
     assert "did not finish within 2s" in evaluation.feedback
 
 
 def test_a_written_parser_cannot_change_the_hosts_modules(tmp_path):
-    job = _prompt_tuning(tmp_path)
-    _code(job).set(
-        "def extract_answer(self, reply: str, choices: list) -> str:\n"
+    job = _with_parser(
+        tmp_path,
         "    import workflows.prompt_tuning as host\n"
         "    host.DEFAULT_SYSTEM_PROMPT = 'patched'\n"
         "    host.normalize = lambda text: 'no'\n"
-        "    return 'yes'\n"
+        "    return 'yes'\n",
     )
     evaluation = job.evaluate(job.train[0])
     assert workflows.prompt_tuning.DEFAULT_SYSTEM_PROMPT.startswith("Answer the question")
@@ -71,31 +81,25 @@ def test_a_written_parser_cannot_change_the_hosts_modules(tmp_path):
 
 
 def test_a_written_parser_gets_plain_values_and_the_module_it_was_written_for(tmp_path):
-    job = _prompt_tuning(tmp_path)
-    _code(job).set(
-        "def extract_answer(self, reply: str, choices: list) -> str:\n"
-        "    return string.punctuation[:1] + str(self) + str(MAX_ANSWER_TOKENS) + reply[-2:]\n"
+    job = _with_parser(
+        tmp_path,
+        "    return string.punctuation[:1] + str(self) + str(MAX_ANSWER_TOKENS) + reply[-2:]\n",
     )
     evaluation = job.evaluate(Example("x", "q?", "no"))
     assert evaluation.details["answer"] == "!None256no"
 
 
 def test_a_written_parser_that_returns_a_forged_object_is_not_believed(tmp_path):
-    job = _prompt_tuning(tmp_path)
-    _code(job).set(
-        "def extract_answer(self, reply: str, choices: list) -> str:\n"
+    job = _with_parser(
+        tmp_path,
         "    class Always(str):\n"
         "        def __eq__(self, other):\n"
         "            return True\n"
         "        def lower(self):\n"
         "            return self\n"
-        "    return Always('forged')\n"
+        "    return Always('forged')\n",
     )
-    from workflows.trainer import Trainer
-
-    (evaluation,) = Trainer(job.module, None, job.train, evaluate=job.evaluate).evaluate_all(
-        job.train[:1]
-    )
+    evaluation = _evaluated(job.module, job.evaluate, job.train[0])
     assert evaluation.score == 0.0
     assert "returned a value of type" in evaluation.feedback
 
@@ -161,11 +165,8 @@ def test_optimize_agent_pipeline_with_a_looping_parser_finishes_with_its_summary
 
 def test_a_written_parser_sees_no_api_key_of_the_host(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-host-secret")
-    job = _prompt_tuning(tmp_path)
-    _code(job).set(
-        "def extract_answer(self, reply: str, choices: list) -> str:\n"
-        "    import os\n"
-        "    return os.environ.get('OPENAI_API_KEY', 'no key')\n"
+    job = _with_parser(
+        tmp_path, "    import os\n    return os.environ.get('OPENAI_API_KEY', 'no key')\n"
     )
     assert job.evaluate(job.train[0]).details["answer"] == "no key"
 
@@ -203,14 +204,8 @@ def test_score_based_candidate_choice_runs_candidates_only_sandboxed(tmp_path):
     from optimizers import OptoPrimeMulti
     from tests.security.hostile import replying_with
 
-    data = tmp_path / "tasks.jsonl"
-    task = {
-        "entry_point": "add",
-        "code": "def add(a, b):\n    return a - b\n",
-        "tests": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
-    }
-    data.write_text(json.dumps(task) + "\n")
-    job = build_job("code_repair", data=data, timeout=2)
+    job = build_job("code_repair", data=write_add_task(tmp_path), timeout=2)
+    original = _code(job).data
     looping = "def add(a, b):\n    while True:\n        pass\n"
     optimizer = OptoPrimeMulti(
         job.module.parameters(),
@@ -225,14 +220,13 @@ def test_score_based_candidate_choice_runs_candidates_only_sandboxed(tmp_path):
     result = optimizer.step()
     assert result.details["scores"] and set(result.details["scores"]) == {0.0}
     assert result.applied == {}
-    assert _code(job).data == task["code"]
+    assert _code(job).data == original
 
 
 @pytest.mark.timeout(60)
 def test_the_python_api_of_both_pipelines_runs_a_looping_parser_only_sandboxed():
     from workflows.agent_pipeline import AgentPipeline
     from workflows.prompt_tuning import QAPipeline
-    from workflows.trainer import Trainer
 
     finish = json.dumps({"thought": "done", "action": "finish", "input": "5"})
     cases = [
@@ -243,9 +237,6 @@ def test_the_python_api_of_both_pipelines_runs_a_looping_parser_only_sandboxed()
         module = pipeline if isinstance(pipeline, QAPipeline) else pipeline.agent
         (code,) = [p for p in module.parameters() if isinstance(p, CodeParameter)]
         code.set(looping)
-        example = Example("x", "What is 2 + 3?", "5")
-        (evaluation,) = Trainer(module, None, [example], evaluate=pipeline.evaluate).evaluate_all(
-            [example]
-        )
+        evaluation = _evaluated(module, pipeline.evaluate, Example("x", "What is 2 + 3?", "5"))
         assert evaluation.score == 0.0
         assert "did not finish within 2s" in evaluation.feedback
