@@ -23,7 +23,7 @@ import functools
 import textwrap
 import types
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trace_engine.errors import InvalidCodeError
 
@@ -252,6 +252,9 @@ _MODULES = {
     "ctypes": "calls native code directly",
     "importlib": "imports modules by computed names",
     "faulthandler": "installs process-wide handlers",
+    "pickle": "loads objects that run code the policy cannot see",
+    "marshal": "loads code the policy cannot see",
+    "posix": "is os under another name",
 }
 _ATTRIBUTES = {
     "sys.exit": "ends the process",
@@ -270,6 +273,11 @@ _ATTRIBUTES = {
     "os.fork": "starts processes that outlive the call",
     "os.forkpty": "starts processes that outlive the call",
     "os.times": "reads the CPU times that time it",
+    "operator.attrgetter": "reaches attributes by computed names",
+    "operator.methodcaller": "calls methods by computed names",
+    "types.FunctionType": "builds functions from code the policy cannot see",
+    "types.LambdaType": "builds functions from code the policy cannot see",
+    "types.CodeType": "builds code the policy cannot see",
 }
 _NAMES = {
     "exit": "ends the process (raises SystemExit)",
@@ -285,6 +293,7 @@ _NAMES = {
     "compile": "builds code the policy cannot see",
     "globals": "reaches the module's namespace",
     "breakpoint": "stops the process for a debugger",
+    "vars": "reaches a module's or object's namespace",
 }
 _DUNDERS_AND_FRAMES = {
     "f_back": "reaches the caller's frame",
@@ -304,6 +313,8 @@ _DUNDERS_AND_FRAMES = {
     "__import__": "imports modules by computed names",
     "__loader__": "reaches the import machinery",
     "__self__": "reaches the module a built-in function belongs to",
+    "__dict__": "reaches a module's or object's namespace",
+    "__getattribute__": "reaches attributes by computed names",
 }
 _ATTRIBUTE_CALLS = {"getattr", "setattr", "delattr", "hasattr"}
 _DYNAMIC_BASES = {"sys", "os", "builtins"}
@@ -321,6 +332,18 @@ _HOST_MODULES = {
     "ftplib": "reaches the network",
     "smtplib": "reaches the network",
     "webbrowser": "starts programs",
+    "threading": "starts threads that outlive the call",
+    "_thread": "starts threads that outlive the call",
+    "concurrent": "starts threads or processes that outlive the call",
+    "_posixsubprocess": "starts processes",
+    "tempfile": "creates files",
+    "sqlite3": "opens files",
+    "shelve": "opens files",
+    "dbm": "opens files",
+    "zipfile": "opens files",
+    "tarfile": "opens files",
+    "fileinput": "opens files",
+    "mmap": "maps files",
 }
 _FILE_CHANGES = (
     "remove unlink rmdir removedirs rename renames replace truncate chmod chown link "
@@ -355,6 +378,18 @@ _HOST_ATTRIBUTES = {
         ]
     },
 }
+_HOST_ATTRIBUTES.update(
+    {
+        **{f"{module}.open": "opens files" for module in ("io", "codecs", "gzip", "bz2", "lzma")},
+        "io.FileIO": "opens files",
+        "os.environ": "reads or changes the process's environment (API keys)",
+        "os.getenv": "reads the process's environment (API keys)",
+        "os.environb": "reads or changes the process's environment (API keys)",
+        "sys.setrecursionlimit": "changes the interpreter's limits",
+        "asyncio.create_subprocess_exec": "starts processes",
+        "asyncio.create_subprocess_shell": "starts processes",
+    }
+)
 _HOST_NAMES = {"open": "opens files"}
 _HOST_ATTRIBUTE_NAMES = {
     "unlink": "deletes files",
@@ -365,7 +400,11 @@ _HOST_ATTRIBUTE_NAMES = {
     "touch": "creates files",
     "symlink_to": "creates links",
     "hardlink_to": "creates links",
+    "read_text": "reads files",
+    "read_bytes": "reads files",
 }
+_HOST_METHODS = {"open": "opens files"}
+"""Method names refused when called on anything (``Path(p).open()``), but not as strings."""
 
 
 @dataclass(frozen=True)
@@ -374,6 +413,7 @@ class _Policy:
     attributes: dict[str, str]
     names: dict[str, str]
     attribute_names: dict[str, str]
+    methods: dict[str, str] = field(default_factory=dict)
 
 
 _ESCAPES = _Policy(_MODULES, _ATTRIBUTES, _NAMES, _DUNDERS_AND_FRAMES)
@@ -382,6 +422,7 @@ _IN_HOST = _Policy(
     {**_ATTRIBUTES, **_HOST_ATTRIBUTES},
     {**_NAMES, **_HOST_NAMES},
     {**_DUNDERS_AND_FRAMES, **_HOST_ATTRIBUTE_NAMES},
+    _HOST_METHODS,
 )
 
 
@@ -389,13 +430,16 @@ def forbidden_uses(source: str | ast.AST, *, in_host: bool = False) -> list[str]
     """Each use in ``source`` of the interpreter's escape hatches, as ``"name: why"``, in order.
 
     Refused: the modules atexit, builtins, gc, inspect, time, timeit, resource,
-    signal, ctypes, importlib and faulthandler; ``sys.exit``, ``sys.modules``,
+    signal, ctypes, importlib, faulthandler, pickle, marshal and posix;
+    ``sys.exit``, ``sys.modules``,
     frame access (``sys._getframe``, ``f_back``, ``f_globals``, ``__globals__``,
     ``__code__``, ...), ``os._exit`` and the other ways to end or fork the
     process; ``exit``/``quit``/``SystemExit``/``KeyboardInterrupt`` and the other
     exceptions that escape ``except Exception``; ``eval``, ``exec``, ``compile``,
-    ``__import__`` and ``globals`` (even as local names: the check does not
-    follow scopes); ``__self__`` and ``__subclasses__``; those attribute names
+    ``__import__``, ``globals`` and ``vars`` (even as local names: the check does not
+    follow scopes); ``__self__``, ``__subclasses__``, ``__dict__`` and
+    ``__getattribute__``; ``operator.attrgetter``/``methodcaller`` and building
+    functions from code objects (``types.FunctionType``); those attribute names
     written as strings (``getattr(f, "__globals__")``); and ``getattr`` (and its
     kin) computing an attribute of sys, os or builtins. Aliases (``import time as t``, ``from os import _exit``) are
     followed. An empty list means none was found; it is a static check that a
@@ -404,8 +448,10 @@ def forbidden_uses(source: str | ast.AST, *, in_host: bool = False) -> list[str]
 
     ``in_host=True`` is for code that will run in this process rather than in a
     sandbox: it also refuses touching files, processes or the network
-    (``open``, ``os.remove``, ``os.system``, ``shutil``, ``subprocess``,
-    ``socket``, ``.unlink()``, ``.write_text()``, ...).
+    (``open``, ``io.open``, ``.open()``, ``os.remove``, ``os.system``, ``shutil``,
+    ``subprocess``, ``socket``, ``tempfile``, ``.unlink()``, ``.write_text()``,
+    ``.read_text()``, ...), reading the environment (``os.environ``: API keys)
+    and starting threads (``threading``).
     """
     return [text for _, text in _found(source, in_host)]
 
@@ -508,6 +554,8 @@ def _uses(
         elif isinstance(node, ast.Attribute):
             if node.attr in attribute_names:
                 yield node.attr, f"{node.attr}: {attribute_names[node.attr]}"
+            elif node.attr in policy.methods:
+                yield f".{node.attr}", f".{node.attr}(): {policy.methods[node.attr]}"
             dotted = _dotted(node, aliases)
             rule = _module_rule(dotted, policy) if dotted else None
             if rule:

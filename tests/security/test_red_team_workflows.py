@@ -17,6 +17,8 @@ import workflows.prompt_tuning
 from tests.workflows.scripted_server import ScriptedServer
 from tests.workflows.test_cli import cli, write_add_task
 from trace_engine.code import CodeParameter
+from trace_engine.errors import InvalidCodeError
+from workflows.code_calls import SandboxRunner
 from workflows.datasets import Example
 from workflows.jobs import build_job
 
@@ -165,10 +167,17 @@ def test_optimize_agent_pipeline_with_a_looping_parser_finishes_with_its_summary
 
 def test_a_written_parser_sees_no_api_key_of_the_host(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-host-secret")
-    job = _with_parser(
-        tmp_path, "    import os\n    return os.environ.get('OPENAI_API_KEY', 'no key')\n"
+    job = _prompt_tuning(tmp_path)
+    reading = (
+        "def extract_answer(self, reply: str, choices: list) -> str:\n"
+        "    import os\n"
+        "    return os.environ.get('OPENAI_API_KEY', 'no key')\n"
     )
-    assert job.evaluate(job.train[0]).details["answer"] == "no key"
+    with pytest.raises(InvalidCodeError, match="os.environ"):
+        _code(job).set(reading)
+    # past the static check (say, by a way it does not know), the sandbox has no key either
+    sandboxed = SandboxRunner(2)(_code(job), reading)
+    assert sandboxed(None, "Answer: no", []) == "no key"
 
 
 def test_eval_of_a_sent_run_with_a_looping_parser_finishes_at_the_time_limit(tmp_path):
@@ -240,3 +249,41 @@ def test_the_python_api_of_both_pipelines_runs_a_looping_parser_only_sandboxed()
         evaluation = _evaluated(module, pipeline.evaluate, Example("x", "What is 2 + 3?", "5"))
         assert evaluation.score == 0.0
         assert "did not finish within 2s" in evaluation.feedback
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "    import pickle\n    return pickle.loads(reply.encode())\n",
+        "    import os, operator\n    return operator.attrgetter('remove')(os)(reply)\n",
+        "    import os\n    return vars(os)['remove'](reply)\n",
+        "    import os\n    return os.__dict__['remove'](reply)\n",
+        "    import posix\n    return posix.remove(reply)\n",
+        "    import io\n    return io.open(reply, 'w')\n",
+        "    import pathlib\n    return pathlib.Path(reply).open('w')\n",
+        "    import pathlib\n    return pathlib.Path(reply).read_text()\n",
+        "    import threading\n    threading.Thread(target=print).start()\n    return reply\n",
+    ],
+    ids=[
+        "pickle",
+        "attrgetter",
+        "vars",
+        "__dict__",
+        "posix",
+        "io.open",
+        "path.open",
+        "read_text",
+        "thread",
+    ],
+)
+def test_code_for_the_host_cannot_reach_files_by_another_name(tmp_path, body):
+    from trace_engine.bundle import bundle
+
+    @bundle(trainable=True)
+    def extract_answer(reply: str, choices: list) -> str:
+        return reply
+
+    with pytest.raises(InvalidCodeError, match="may not"):
+        extract_answer.parameter.set(
+            "def extract_answer(reply: str, choices: list) -> str:\n" + body
+        )
