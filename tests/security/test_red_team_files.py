@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+from tests.workflows.scripted_server import ScriptedServer
 from tests.workflows.test_cli import cli
 from trace_engine.llm.cache import open_cache
 
@@ -84,14 +85,8 @@ def test_a_broken_sent_checkpoint_is_one_clear_line(tmp_path, content):
     run.mkdir()
     (run / "run.json").write_text(json.dumps({"workflow": "numeric"}))
     (run / "checkpoint.json").write_bytes(content)
-    done = cli(
-        "optimize",
-        "--resume",
-        run,
-        "--llm",
-        "openai-compatible:http://127.0.0.1:9/v1#x",
-        timeout=60,
-    )
+    with ScriptedServer(lambda messages: "{}") as server:
+        done = cli("optimize", "--resume", run, "--llm", server.spec, timeout=60)
     assert done.returncode != 0
     (line,) = done.stderr.strip().splitlines()
     assert "checkpoint" in line

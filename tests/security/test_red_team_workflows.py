@@ -9,11 +9,11 @@ command line still finishes with its summary.
 from __future__ import annotations
 
 import json
+import string
 import subprocess
 
 import pytest
 
-import workflows.prompt_tuning
 from tests.workflows.scripted_server import ScriptedServer
 from tests.workflows.test_cli import cli, write_add_task
 from trace_engine.code import CodeParameter
@@ -70,14 +70,10 @@ def test_an_endless_loop_in_a_written_parser_is_cut_at_the_time_limit(tmp_path):
 def test_a_written_parser_cannot_change_the_hosts_modules(tmp_path):
     job = _with_parser(
         tmp_path,
-        "    import workflows.prompt_tuning as host\n"
-        "    host.DEFAULT_SYSTEM_PROMPT = 'patched'\n"
-        "    host.normalize = lambda text: 'no'\n"
-        "    return 'yes'\n",
+        "    import string\n    string.punctuation = ''\n    return 'yes'\n",
     )
     evaluation = job.evaluate(job.train[0])
-    assert workflows.prompt_tuning.DEFAULT_SYSTEM_PROMPT.startswith("Answer the question")
-    assert workflows.prompt_tuning.normalize("Yes.") == "yes"
+    assert string.punctuation.startswith("!")
     assert evaluation.score == 0.0
     assert evaluation.details["answer"] == "yes"
 
