@@ -14,7 +14,6 @@ raises :class:`TrainingFailed`, so no failure passes for a result.
 from __future__ import annotations
 
 import contextvars
-import inspect
 import logging
 import math
 import random
@@ -27,10 +26,12 @@ from typing import Any
 
 from optimizers.base import (
     DEFAULT_MAX_ERRORS,
+    NoFeedback,
     TooManyFailedSteps,
     check_max_errors,
     failures_reported_by_caller,
 )
+from optimizers.protocol import OptimizerProtocol
 from trace_engine.errors import ExecutionError, StateError, TraceEngineError
 from trace_engine.extras import check_extra
 from trace_engine.files import atomic_write_json, atomic_write_text
@@ -173,7 +174,7 @@ class Trainer:
     def __init__(
         self,
         module_or_params: Module | Sequence[Parameter],
-        optimizer: Any,
+        optimizer: OptimizerProtocol,
         train: Sequence[Any],
         val: Sequence[Any] | None = None,
         test: Sequence[Any] | None = None,
@@ -296,9 +297,7 @@ class Trainer:
         return order
 
     def _state(self) -> dict[str, Any]:
-        optimizer_state = (
-            self.optimizer.state_dict() if hasattr(self.optimizer, "state_dict") else None
-        )
+        optimizer_state = self.optimizer.state_dict()
         return {
             "workflow": self.workflow,
             "step": self.step,
@@ -349,7 +348,7 @@ class Trainer:
             ) from None
         try:
             self.load_parameter_values(parameters)
-            if optimizer_state is not None and hasattr(self.optimizer, "load_state_dict"):
+            if optimizer_state is not None:
                 self.optimizer.load_state_dict(optimizer_state)
         except (StateError, ValueError, TypeError, KeyError) as exc:
             raise CheckpointError(
@@ -628,14 +627,10 @@ class Trainer:
         self, evaluations: list[Evaluation], record: dict[str, Any], usage: dict[str, Any]
     ) -> None:
         self.optimizer.zero_feedback()
-        takes_score = "score" in inspect.signature(self.optimizer.backward).parameters
         taught = 0
         for e in evaluations:
             if e.output is not None:
-                if takes_score:
-                    self.optimizer.backward(e.output, e.feedback, score=e.score)
-                else:
-                    self.optimizer.backward(e.output, e.feedback)
+                self.optimizer.backward(e.output, e.feedback, score=e.score)
                 taught += 1
         if not taught:
             record["error"] = "no example produced a traced output to give feedback to"
@@ -645,23 +640,20 @@ class Trainer:
                 result = self.optimizer.step()
         except TooManyFailedSteps as exc:
             result, self._gave_up = exc.result, str(exc)
-        if getattr(result, "error_type", None) == "BudgetExceeded":
-            raise BudgetExceeded(getattr(result, "error", None) or "budget exhausted")
-        record["applied"] = sorted(getattr(result, "applied", None) or [])
-        record["rejected"] = {
-            k: str(v) for k, v in (getattr(result, "rejected", None) or {}).items()
-        }
-        error = getattr(result, "error", None)
-        record["error"] = str(error) if error else None
-        record["reasoning"] = _short(getattr(result, "reasoning", "") or "", 600)
-        step_usage = getattr(result, "usage", None)
+        except NoFeedback as exc:
+            record["error"] = f"NoFeedback: {exc}"
+            return
+        record["applied"] = sorted(result.applied)
+        record["rejected"] = {k: str(v) for k, v in result.rejected.items()}
+        record["error"] = str(result.error) if result.error else None
+        record["reasoning"] = _short(result.reasoning or "", 600)
         _add_usage(
             usage,
             {
-                "calls": getattr(result, "calls", 0) or 0,
-                "prompt_tokens": getattr(step_usage, "prompt_tokens", 0),
-                "completion_tokens": getattr(step_usage, "completion_tokens", 0),
-                "cost": getattr(result, "cost", 0.0) or 0.0,
+                "calls": result.calls,
+                "prompt_tokens": result.usage.prompt_tokens,
+                "completion_tokens": result.usage.completion_tokens,
+                "cost": result.cost,
             },
         )
 

@@ -148,3 +148,27 @@ def test_a_second_process_cannot_run_in_a_locked_directory(tmp_path):
         assert not (tmp_path / "checkpoint.json").exists()
     with run_lock(tmp_path), run_lock(tmp_path):  # free again, and re-entrant in a process
         pass
+
+
+def test_outputs_that_do_not_reach_the_parameters_fail_the_step_not_the_process(tmp_path):
+    offset = node(0, trainable=True, name="offset")
+    examples = [{"x": i} for i in range(2)]
+
+    def evaluate(example):
+        return Evaluation(0.0, "wrong", node(example["x"]) + 1)  # not computed from offset
+
+    trainer = Trainer(
+        [offset],
+        OptoPrime([offset], _down, max_errors=None),
+        examples,
+        evaluate=evaluate,
+        checkpoint_dir=tmp_path,
+        batch_size=1,
+        max_steps=2,
+        progress=False,
+        perfect_score=None,
+    )
+    with pytest.raises(TrainingFailed) as info:
+        trainer.fit()
+    assert [error.split(":")[0] for _, error in info.value.result.errors] == ["NoFeedback"] * 2
+    assert offset.data == 0
