@@ -48,3 +48,24 @@ def test_one_routed_call(local):
     assert reply.backend == "router" and reply.text
     assert router.log[-1].tried[0] == "direct"
     assert reply.usage.completion_tokens > 0
+
+
+def test_dynaicl_token_estimate_is_what_the_model_counts(local):
+    from agents.dynaicl import DemoSelector, DynaICL, KStarController, run_plan
+
+    class Constant(KStarController):
+        grid = (0, 1)
+
+        def predict_proba(self, texts):
+            import numpy as np
+
+            return np.tile([0.5, 0.5, 0.0], (len(texts), 1))
+
+    pool = [Example("12 @ 34", "1234"), Example("56 @ 78", "5678")]
+    dyn = DynaICL(
+        "Reply with the number only.", Constant(), DemoSelector(pool), cost="tokens", llm=local
+    )
+    assert dyn.exact_tokens
+    plan = dyn.uniform(["21 @ 43"], 1)
+    _, real, _ = run_plan(local, plan, ["2143"], max_tokens=1, workers=1)
+    assert plan.allocation.total_cost == real

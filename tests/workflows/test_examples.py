@@ -115,6 +115,31 @@ def dynaicl_reply(messages) -> str:
     return irregular.get(noun, noun + "s")
 
 
+def objectives_reply(messages) -> str:
+    """A scripted model for the agent examples: few-shot prompts (DynaICL) and the
+    router's two backends (a direct answer that forgets the sale, worked steps)."""
+    system = messages[0]["content"] if messages[0]["role"] == "system" else ""
+    text = messages[-1]["content"]
+    if "Input:" in text:
+        query = text.rsplit("Input:", 1)[1].split("\nOutput:")[0].split()
+        a, op, b = query
+        if op == "+":
+            return str(int(a) + int(b))
+        # the made-up operator is understood only with a demonstration of it
+        return f"{a}{b}" if text.count(" # ") > 1 else str(int(a) * int(b))
+    numbers = [int(n) for n in re.findall(r"\d+", text)]
+    if "pens" in text:
+        boxes, per, sold = numbers[-3:]
+        left = boxes * per - sold
+        if system.startswith("Work"):
+            return (
+                f"{boxes} * {per} = {boxes * per}\n{boxes * per} - {sold} = {left}\nAnswer: {left}"
+            )
+        return str(boxes * per)
+    total = sum(numbers[-2:])
+    return str(total) if system.startswith("Reply") else f"Adding them.\nAnswer: {total}"
+
+
 def code_session_reply(messages) -> str:
     name = re.search(r"\b(__code_find_duplicates\w*)\b", messages[-1]["content"]).group(1)
     return json.dumps({"reasoning": "use a set", "suggestion": {name: FAST}})
@@ -127,6 +152,8 @@ def code_session_reply(messages) -> str:
         ("routed_llm.py", router_reply, "share answered directly: 67%"),
         ("dynaicl.py", dynaicl_reply, "accuracy 1.00"),
         ("code_session.py", code_session_reply, "reported.add(x)"),
+        ("router_objectives.py", objectives_reply, "run cost-of-pass                1.000"),
+        ("dynaicl_token_budget.py", objectives_reply, "DynaICL: accuracy 1.00"),
     ],
 )
 def test_agent_and_session_examples_run(name, script, expected, tmp_path):
