@@ -44,18 +44,25 @@ train = [example(rng, i % 2 == 1) for i in range(24)]
 test = [example(rng, i % 2 == 1) for i in range(12)]
 llm = get_llm()
 selector = DemoSelector(pool, "similar")
-labels = generate_labels(
-    llm,
-    INSTRUCTION,
-    train,
-    pool,
-    task_id="sum-or-join",
-    grid=GRID,
-    selector=selector,
-    max_tokens=6,
-    workers=1,
-    progress=False,
-)
+
+
+def label(examples: list[Example]):
+    """The model's answers to ``examples`` with each k of the grid (similar demos)."""
+    return generate_labels(
+        llm,
+        INSTRUCTION,
+        examples,
+        pool,
+        task_id="sum-or-join",
+        grid=GRID,
+        selector=selector,
+        max_tokens=6,
+        workers=1,
+        progress=False,
+    )
+
+
+labels = label(train)
 controller = train_controller(labels)
 print(f"controller calibration (held-out folds of train): {controller.train_calibration}")
 accuracy = labels.mean_accuracy()
@@ -70,18 +77,7 @@ with tempfile.TemporaryDirectory() as tmp:
 dynaicl = DynaICL(INSTRUCTION, controller, selector, cost="tokens", llm=llm)
 print(f"token counts from the model's own tokenizer: {dynaicl.exact_tokens}")
 xs, targets = [e.input for e in test], [e.target for e in test]
-test_labels = generate_labels(
-    llm,
-    INSTRUCTION,
-    test,
-    pool,
-    task_id="sum-or-join",
-    grid=GRID,
-    selector=selector,
-    max_tokens=6,
-    workers=1,
-    progress=False,
-)
+test_labels = label(test)  # labels of held-out inputs, to check the calibration
 print(f"controller calibration on the test inputs: {controller.calibration_on(test_labels)}")
 for name, plan in (
     (f"uniform k={best_k}", dynaicl.uniform(xs, best_k)),
