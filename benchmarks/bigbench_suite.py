@@ -233,16 +233,16 @@ def _dynaicl(llm, instruction: str, labels: LabelSet, train, test, selector, gra
     )
     print(f"  calibration, train (held-out folds): {controller.train_calibration}")
     print(f"  calibration, test:                   {controller.calibration_on(test_set)}")
+    plans = [(f"uniform k={k}", dyn.uniform(xs, k)) for k in grid]
+    plans.append((f"DynaICL match k={best_k}", dyn.plan(xs, match_uniform=best_k)))
+    requested = train_acc[best_k]
+    plans.append((f"DynaICL min_acc={requested:.3f}", dyn.plan(xs, min_accuracy=requested)))
     rows = []
-    for k in grid:
-        plan = dyn.uniform(xs, k)
+    for name, plan in plans:
         acc, tokens, _ = run_plan(
             llm, plan, targets, grader=grader, max_tokens=MAX_TOKENS, workers=1
         )
-        rows.append((f"uniform k={k}", plan, acc, tokens))
-    plan = dyn.plan(xs, match_uniform=best_k)
-    acc, tokens, _ = run_plan(llm, plan, targets, grader=grader, max_tokens=MAX_TOKENS, workers=1)
-    rows.append((f"DynaICL match k={best_k}", plan, acc, tokens))
+        rows.append((name, plan, acc, tokens))
     print(f"  {'setting':<22} {'acc':>6} {'expected':>14} {'real tok':>9} {'estimated':>9}  ks")
     for name, plan, acc, tokens in rows:
         a = plan.allocation
@@ -251,8 +251,17 @@ def _dynaicl(llm, instruction: str, labels: LabelSet, train, test, selector, gra
             f"  {name:<22} {acc:>6.3f} {a.expected_accuracy:>7.3f} ± {a.spread:.3f} "
             f"{tokens:>9d} {a.total_cost:>9.0f}  {ks}"
         )
+    held = rows[-1]
+    if not held[1].allocation.met:
+        print(f"  requested accuracy {requested:.3f}: {held[1].allocation.note}")
+    print(
+        f"  requested accuracy {requested:.3f} (train accuracy of uniform k={best_k}): "
+        f"held-out {held[2]:.3f}, {(held[2] - requested) / max(held[1].allocation.spread, 1e-9):+.1f}"
+        " spreads from the request"
+    )
+    note("DynaICL min_acc: held-out minus requested accuracy", held[2] - requested)
     best = rows[grid.index(best_k)]
-    dyn_row = rows[-1]
+    dyn_row = rows[len(grid)]
     saved = 1 - dyn_row[3] / best[3]
     print(
         f"  DynaICL vs uniform k={best_k} (train-chosen): accuracy {dyn_row[2]:.3f} vs "
