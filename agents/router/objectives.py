@@ -159,14 +159,26 @@ class _Replay:
 
 
 def _tune(predictor, table, hopeless, better, admissible):
+    """The best admissible ``lam`` on the training logs, its score, and every single
+    backend's score. Scores are flat between switch points, so among the ``lam``
+    values that tie for best the median is taken: away from the edge of the range
+    the training data supports, where a new request is likeliest to flip."""
     replay = _Replay(predictor, table)
-    best_lam, best = None, None
+    scored = []
     for lam in sorted(replay.candidates()):
         score = replay.score(replay.choices(lam, hopeless))
-        if admissible(score) and (best is None or better(score, best)):
-            best_lam, best = lam, score
+        if admissible(score):
+            scored.append((lam, score))
     singles = {n: replay.single(j) for j, n in enumerate(replay.names)}
-    return replay, best_lam, best, singles
+    if not scored:
+        return None, None, singles
+    best = scored[0][1]
+    for _, score in scored[1:]:
+        if better(score, best):
+            best = score
+    tied = [lam for lam, score in scored if score == best]
+    lam = tied[(len(tied) - 1) // 2]
+    return lam, replay.score(replay.choices(lam, hopeless)), singles
 
 
 def fit_min_cost_of_pass(
@@ -177,7 +189,7 @@ def fit_min_cost_of_pass(
     hopeless: float = 0.05,
 ) -> TradeoffPolicy:
     """The ``lam`` with the lowest total cost / total successes on the training logs."""
-    replay, lam, score, singles = _tune(
+    lam, score, singles = _tune(
         predictor,
         train,
         hopeless,
@@ -214,7 +226,7 @@ def fit_max_success(
     backend within the budget. Raises ``ValueError`` when no backend fits the budget.
     """
     objective = MAX_SUCCESS.format(budget=budget)
-    replay, lam, score, singles = _tune(
+    lam, score, singles = _tune(
         predictor,
         train,
         hopeless,
@@ -254,7 +266,7 @@ def fit_min_cost(
     if not 0.0 <= floor <= 1.0:
         raise ValueError(f"floor must be in [0, 1], got {floor}")
     objective = MIN_COST.format(floor=floor)
-    replay, lam, score, singles = _tune(
+    lam, score, singles = _tune(
         predictor,
         train,
         hopeless,
@@ -263,7 +275,7 @@ def fit_min_cost(
     )
     reaching = [n for n in singles if singles[n].success_rate >= floor - 1e-9]
     if score is None and not reaching:
-        _, lam, score, _ = _tune(
+        lam, score, _ = _tune(
             predictor,
             train,
             hopeless,
