@@ -404,6 +404,7 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=100, help="test inputs per split")
     parser.add_argument("--pool", type=int, default=16, help="demonstration pool per task")
     parser.add_argument("--grid", type=int, nargs="+", default=[0, 2], help="demo counts k")
+    parser.add_argument("--max-tokens", type=int, default=3, help="answer length (tokens)")
     parser.add_argument(
         "--out", type=Path, default=Path("bench-agents-out"), help="label files (resumable)"
     )
@@ -413,8 +414,8 @@ def main() -> None:
         help="analyse only the inputs already labelled (after an interrupted run)",
     )
     args = parser.parse_args()
-    if min(args.repeats, args.inputs, args.test, args.pool) < 1:
-        raise SystemExit("--repeats, --inputs, --test and --pool must be positive")
+    if min(args.repeats, args.inputs, args.test, args.pool, args.max_tokens) < 1:
+        raise SystemExit("--repeats, --inputs, --test, --pool and --max-tokens must be positive")
     from trace_engine.llm.registry import get_llm
 
     llm = get_llm()
@@ -425,7 +426,9 @@ def main() -> None:
         bigbench_suite.run(
             llm,
             args.tasks or bigbench_suite.DEFAULT_TASKS,
-            bigbench_suite.Sizes(args.pool, args.inputs, args.test, tuple(args.grid)),
+            bigbench_suite.Sizes(
+                args.pool, args.inputs, args.test, tuple(args.grid), args.max_tokens
+            ),
             range(args.seed, args.seed + args.repeats),
             args.out,
             not args.no_new_calls,

@@ -139,6 +139,7 @@ class Sizes:
     inputs: int
     test: int
     grid: tuple[int, ...] = GRID
+    max_tokens: int = MAX_TOKENS
 
 
 def label_task(llm, task: ChoiceTask, sizes: Sizes, out: Path, new_calls: bool):
@@ -159,7 +160,7 @@ def label_task(llm, task: ChoiceTask, sizes: Sizes, out: Path, new_calls: bool):
             task_id=f"bigbench-{task.name}",
             grid=sizes.grid,
             grader=grader,
-            max_tokens=MAX_TOKENS,
+            max_tokens=sizes.max_tokens,
             workers=1,
             selector=selector,
             path=path,
@@ -196,7 +197,7 @@ def run_task(llm, task: ChoiceTask, sizes: Sizes, seeds: Sequence[int], labelled
             f"{k}-shot",
             llm,
             rewrite=_few_shot(task.instruction, selector, k, labels.grid[-1]),
-            options={"max_tokens": MAX_TOKENS},
+            options={"max_tokens": sizes.max_tokens},
         )
         for k in labels.grid
     ]
@@ -211,14 +212,16 @@ def run_task(llm, task: ChoiceTask, sizes: Sizes, seeds: Sequence[int], labelled
         test = [records[i] for i in order[:n_test]]
         train = [records[i] for i in order[n_test:]]
         print(f"\n== {task.name}, seed {seed}: {len(train)} train, {len(test)} test inputs ==")
-        _dynaicl(llm, task.instruction, labels, train, test, selector, grader, note)
+        _dynaicl(llm, task.instruction, labels, train, test, selector, grader, note, sizes)
         _router(backends, train, test, grader, note)
     print(f"\n== {task.name}: mean ± sd over seeds {list(seeds)} ==")
     for key, values in summary.items():
         print(f"  {key:<58} {_spread(values)}")
 
 
-def _dynaicl(llm, instruction: str, labels: LabelSet, train, test, selector, grader, note) -> None:
+def _dynaicl(
+    llm, instruction: str, labels: LabelSet, train, test, selector, grader, note, sizes: Sizes
+) -> None:
     train_set = LabelSet(dict(labels.meta), list(train))
     test_set = LabelSet(dict(labels.meta), list(test))
     grid = labels.grid
@@ -240,7 +243,7 @@ def _dynaicl(llm, instruction: str, labels: LabelSet, train, test, selector, gra
     rows = []
     for name, plan in plans:
         acc, tokens, _ = run_plan(
-            llm, plan, targets, grader=grader, max_tokens=MAX_TOKENS, workers=1
+            llm, plan, targets, grader=grader, max_tokens=sizes.max_tokens, workers=1
         )
         rows.append((name, plan, acc, tokens))
     print(f"  {'setting':<22} {'acc':>6} {'expected':>14} {'real tok':>9} {'estimated':>9}  ks")
