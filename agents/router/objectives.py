@@ -18,8 +18,9 @@ predictor's held-out predictions and the logged costs and outcomes:
 
 Every fit also scores each single backend on the same logs, and routes
 everything to the best of them unless routing beats it on training by
-``min_gain`` (a relative margin against tuning noise): the policy then does no
-worse than the best single configuration its training data can pick.
+``min_gain`` (a margin against tuning noise; for cost-of-pass, in most bootstrap
+resamples of the training requests too): the policy then does no worse than the
+best single configuration its training data can pick.
 """
 
 from __future__ import annotations
@@ -144,6 +145,21 @@ class _Replay:
     def single(self, j: int) -> TrainScore:
         return self.score(np.full(len(self.p), j))
 
+    def share_better(self, picked: np.ndarray, j: int, margin: float, rounds: int = 400) -> float:
+        """Share of bootstrap resamples of the training requests in which ``picked``
+        has a cost-of-pass at least ``margin`` (relative) below backend ``j`` alone."""
+        rng = np.random.default_rng(0)
+        rows = np.arange(len(picked))
+        cost, win = self.cost[rows, picked], self.win[rows, picked]
+        alone_cost, alone_win = self.cost[:, j], self.win[:, j]
+        better = 0
+        for _ in range(rounds):
+            i = rng.integers(0, len(rows), len(rows))
+            ours = cost[i].sum() / win[i].sum() if win[i].sum() else math.inf
+            theirs = alone_cost[i].sum() / alone_win[i].sum() if alone_win[i].sum() else math.inf
+            better += ours < (1.0 - margin) * theirs or (ours < math.inf and theirs == math.inf)
+        return better / rounds
+
     def candidates(self) -> list[float]:
         """Every ``lam`` where some training request's choice can change, and 0."""
         found = {0.0}
@@ -158,12 +174,12 @@ class _Replay:
         return [*ordered, *(v * (1 + 1e-9) + 1e-12 for v in ordered)]
 
 
-def _tune(predictor, table, hopeless, better, admissible):
+def _tune(predictor, table, hopeless, better, admissible, *, replay=None):
     """The best admissible ``lam`` on the training logs, its score, and every single
     backend's score. Scores are flat between switch points, so among the ``lam``
     values that tie for best the median is taken: away from the edge of the range
     the training data supports, where a new request is likeliest to flip."""
-    replay = _Replay(predictor, table)
+    replay = replay or _Replay(predictor, table)
     scored = []
     for lam in sorted(replay.candidates()):
         score = replay.score(replay.choices(lam, hopeless))
@@ -186,15 +202,23 @@ def fit_min_cost_of_pass(
     train: Sequence[Mapping[str, Outcome]],
     *,
     min_gain: float = 0.05,
+    confidence: float = 0.8,
     hopeless: float = 0.05,
 ) -> TradeoffPolicy:
-    """The ``lam`` with the lowest total cost / total successes on the training logs."""
+    """The ``lam`` with the lowest total cost / total successes on the training logs.
+
+    Routing is kept only when it beats the best single backend on train by
+    ``min_gain`` (relative) in at least ``confidence`` of bootstrap resamples of the
+    training requests: on a few dozen requests a gain of one success is noise.
+    """
+    replay = _Replay(predictor, train)
     lam, score, singles = _tune(
         predictor,
         train,
         hopeless,
         lambda a, b: a.cost_of_pass < b.cost_of_pass,
         lambda s: s.success_rate > 0,
+        replay=replay,
     )
     name = min(singles, key=lambda n: (singles[n].cost_of_pass, predictor.mean_cost[n]))
     single = singles[name]
@@ -202,6 +226,11 @@ def fit_min_cost_of_pass(
         return _fixed(
             predictor, name, single, MIN_COST_OF_PASS, hopeless, "no routing gain on train"
         )
+    picked = replay.choices(lam, hopeless)
+    sure = replay.share_better(picked, replay.names.index(name), min_gain)
+    if sure < confidence:
+        why = f"routing gain on train not reliable ({sure:.0%} of resamples)"
+        return _fixed(predictor, name, single, MIN_COST_OF_PASS, hopeless, why)
     return TradeoffPolicy(
         predictor,
         predictor.mean_cost,
