@@ -154,3 +154,42 @@ def test_backend_rewrite_changes_what_is_sent():
     backend = Backend("shots", model, rewrite=lambda text: f"Example: 1\n\n{text}")
     backend.complete([{"role": "system", "content": "s"}, {"role": "user", "content": "q"}])
     assert seen == ["Example: 1\n\nq"]
+
+
+class _Logged:
+    """A predictor stand-in: held-out predictions read from a table of request -> p."""
+
+    def __init__(self, p, mean_cost):
+        self.p, self.mean_cost = p, mean_cost
+
+    def held_out(self, texts):
+        return [dict(self.p[t]) for t in texts]
+
+    def predict_one(self, text):
+        return dict(self.p[text])
+
+
+def _logged(helped: int, n: int = 20):
+    """Cheap solves half the requests; strong (1.5x the cost) also solves ``helped`` more."""
+    from agents.router import Outcome
+
+    table, p = [], {}
+    for i in range(n):
+        request = f"r{i}"
+        cheap_ok, strong_ok = i < n // 2, i < n // 2 + helped
+        table.append(
+            {
+                "cheap": Outcome(request, "cheap", cheap_ok, 1.0),
+                "strong": Outcome(request, "strong", strong_ok, 1.5),
+            }
+        )
+        p[request] = {"cheap": 0.9 if cheap_ok else 0.1, "strong": 0.9 if strong_ok else 0.1}
+    return _Logged(p, {"cheap": 1.0, "strong": 1.5}), table
+
+
+def test_a_gain_of_one_success_on_train_is_not_trusted():
+    predictor, table = _logged(helped=1)
+    policy = fit_min_cost_of_pass(predictor, table)
+    assert policy.fixed == "cheap" and "not reliable" in policy.note
+    predictor, table = _logged(helped=6)
+    assert fit_min_cost_of_pass(predictor, table).fixed is None
