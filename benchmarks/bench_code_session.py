@@ -1,12 +1,20 @@
-"""Code sessions with the embedded local model on deliberately slow functions.
+"""Code sessions with the embedded local model: small slow functions, or real networkx code.
 
-Each function in ``benchmarks/code_session_targets/`` (with its tests) is copied
-into a temporary directory and optimized with ``trace-engine code-session
---auto --rounds 3``; the originals are never touched. Prints, per function:
-accepted or not, the speedup of the accepted version, rounds, LLM tokens and
-wall time. Run it alone (the model uses every core):
+``--suite small`` (default): each function in ``benchmarks/code_session_targets/``
+(with its tests) is copied into a temporary directory and optimized.
+``--suite networkx``: the installed networkx package's source, its own test
+modules included, is copied into a temporary project; four of its functions
+(a small utility, a decorated algorithm, nested loops, a serializer) are
+optimized there one after another, each with its module's networkx tests, and
+after each session those tests run again on the written-back file in a fresh
+process. Nothing is downloaded; the originals are never touched.
 
-    python benchmarks/bench_code_session.py [--rounds N] [NAME ...]
+Each session is ``trace-engine code-session --auto`` (speedups from alternated
+timing in fresh processes). Prints, per function: accepted or not, the speedup
+with its range, rounds, whether the tests still pass after write-back, LLM
+tokens and wall time. Run it alone (the model uses every core):
+
+    python benchmarks/bench_code_session.py [--suite networkx] [--rounds N] [--seed S] [NAME ...]
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,17 +56,93 @@ CASES = {
 }
 
 
+NETWORKX_CASES = {
+    # a small utility: nested sequences flattened into a tuple
+    "flatten": (
+        "networkx.utils.misc:flatten",
+        "networkx/utils/tests/test_misc.py",
+        "import random; random.seed({seed}); "
+        "data = [[random.random(), (i, [i + 1, 'x']), ()] for i in range(3000)]",
+        "flatten(data)",
+    ),
+    # a decorated algorithm (@nx._dispatchable) that reads G.degree, a cached view
+    "s_metric": (
+        "networkx.algorithms.smetric:s_metric",
+        "networkx/algorithms/tests/test_smetric.py",
+        "import networkx as nx; G = nx.gnm_random_graph(2000, 8000, seed={seed})",
+        "s_metric(G)",
+    ),
+    # nested loops: edge lists compared with a count per edge
+    "edges_equal": (
+        "networkx.utils.misc:edges_equal",
+        "networkx/utils/tests/test_misc.py",
+        "import networkx as nx; G = nx.gnm_random_graph(300, 1500, seed={seed}); "
+        "e1 = list(G.edges(data=True)); e2 = e1[::-1]",
+        "edges_equal(e1, e2)",
+    ),
+    # a serializer that yields one line per node
+    "generate_adjlist": (
+        "networkx.readwrite.adjlist:generate_adjlist",
+        "networkx/readwrite/tests/test_adjlist.py",
+        "import networkx as nx; G = nx.gnm_random_graph(1500, 6000, seed={seed})",
+        "list(generate_adjlist(G))",
+    ),
+}
+
+
 def run_case(name: str, rounds: int, work: Path) -> dict:
     fn, setup, bench = CASES[name]
     project = work / name
     project.mkdir()
     shutil.copy(TARGETS / f"{name}.py", project)
     shutil.copy(TARGETS / f"test_{name}.py", project)
+    return run_session(name, project, f"{name}.py::{fn}", [f"test_{name}.py"], setup, bench, rounds)
+
+
+def run_networkx_case(name: str, rounds: int, seed: int, project: Path) -> dict:
+    target, tests, setup, bench = NETWORKX_CASES[name]
+    row = run_session(
+        name, project, target, [tests], setup.format(seed=seed), bench, rounds, root=project
+    )
+    row["tests_after"] = tests_pass(project, tests)
+    return row
+
+
+def copy_networkx(project: Path) -> None:
+    """The installed networkx package's source (test modules included) as ``project/networkx``."""
+    import networkx
+
+    source = Path(networkx.__file__).parent
+    shutil.copytree(source, project / "networkx", ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def tests_pass(project: Path, tests: str) -> bool:
+    """Whether ``tests`` pass in a fresh process, importing networkx from ``project``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", tests, "-q", "-p", "no:cacheprovider", "-x"],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return done.returncode == 0
+
+
+def run_session(
+    name: str,
+    project: Path,
+    target: str,
+    tests: list[str],
+    setup: str,
+    bench: str,
+    rounds: int,
+    root: Path | None = None,
+) -> dict:
     argv = [
         "code-session",
-        f"{name}.py::{fn}",
-        "--tests",
-        f"test_{name}.py",
+        target,
+        *[x for t in tests for x in ("--tests", t)],
         "--setup",
         setup,
         "--bench",
@@ -69,19 +155,20 @@ def run_case(name: str, rounds: int, work: Path) -> dict:
         "--repeat",
         "5",
         "--session-dir",
-        "session",
+        f"session-{name}",
+        *(["--root", str(root)] if root else []),
     ]
     started = time.perf_counter()
     log = io.StringIO()
     previous = Path.cwd()
     os.chdir(project)
     try:
-        with contextlib.redirect_stdout(log):
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             code = cli_main(argv)
     finally:
         os.chdir(previous)
     seconds = time.perf_counter() - started
-    report_path = project / "session" / "report.json"
+    report_path = project / f"session-{name}" / "report.json"
     if code != 0 or not report_path.exists():
         return {
             "name": name,
@@ -95,6 +182,8 @@ def run_case(name: str, rounds: int, work: Path) -> dict:
         "name": name,
         "accepted": report["result"]["accepted_candidate"] is not None,
         "speedup": speedup["value"] if speedup else None,
+        "range": (speedup["low"], speedup["high"]) if speedup else None,
+        "written": report["result"]["written_back"],
         "rounds": report["rounds"]["done"],
         "statuses": statuses,
         "tokens": report["llm_usage"]["total_tokens"],
@@ -106,32 +195,49 @@ def run_case(name: str, rounds: int, work: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "names", nargs="*", help=f"cases to run (default: all of {', '.join(CASES)})"
-    )
+    parser.add_argument("names", nargs="*", help="cases to run (default: all of the suite)")
+    parser.add_argument("--suite", choices=("small", "networkx"), default="small")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the benchmark inputs")
     args = parser.parse_args()
-    names = args.names or list(CASES)
-    unknown = [n for n in names if n not in CASES]
+    cases = NETWORKX_CASES if args.suite == "networkx" else CASES
+    names = args.names or list(cases)
+    unknown = [n for n in names if n not in cases]
     if unknown:
-        parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
+        parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(cases)}")
     with tempfile.TemporaryDirectory(prefix="bench-code-session-") as tmp:
         work = Path(tmp)
         os.environ["TRACE_ENGINE_CACHE_DIR"] = str(work / "llm-cache")
+        if args.suite == "networkx":
+            project = work / "project"
+            project.mkdir()
+            copy_networkx(project)
         print(
-            f"{'function':<12} {'accepted':>8} {'speedup':>9} {'rounds':>6} {'tokens':>7} {'wall s':>7}  candidates"
+            f"{'function':<16} {'accepted':>8} {'speedup':>9} {'range':>15} {'tests after':>11} "
+            f"{'rounds':>6} {'tokens':>7} {'wall s':>7}  candidates"
         )
         for name in names:
-            row = run_case(name, args.rounds, work)
-            if "error" in row:
-                print(f"{name:<12} error after {row['seconds']:.0f} s: {row['error']}")
-                continue
-            speedup = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
-            print(
-                f"{name:<12} {('yes' if row['accepted'] else 'no'):>8} {speedup:>9} {row['rounds']:>6} "
-                f"{row['tokens']:>7} {row['seconds']:>7.0f}  {', '.join(row['statuses'])}",
-                flush=True,
-            )
+            if args.suite == "networkx":
+                row = run_networkx_case(name, args.rounds, args.seed, project)
+            else:
+                row = run_case(name, args.rounds, work)
+            print_row(row)
+
+
+def print_row(row: dict) -> None:
+    name = row["name"]
+    if "error" in row:
+        print(f"{name:<16} error after {row['seconds']:.0f} s: {row['error']}", flush=True)
+        return
+    speedup = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
+    spread = f"{row['range'][0]:.2f}x-{row['range'][1]:.2f}x" if row["range"] else "-"
+    after = {True: "pass", False: "FAIL", None: "-"}[row.get("tests_after")]
+    print(
+        f"{name:<16} {('yes' if row['accepted'] else 'no'):>8} {speedup:>9} {spread:>15} "
+        f"{after:>11} {row['rounds']:>6} {row['tokens']:>7} {row['seconds']:>7.0f}  "
+        f"{', '.join(row['statuses'])}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import cProfile
 import io
 import linecache
+import os
 import pstats
 import statistics
 import sys
@@ -71,22 +72,30 @@ class Timing:
 
 @dataclass(frozen=True)
 class Speedup:
-    """Baseline median / candidate median, with a range from the quartiles of both."""
+    """How many times faster than the original: a central value and a range.
+
+    From alternated timing (``rounds`` > 0): the median and quartiles of the
+    per-round ratios. ``low`` is the bound a candidate must clear to be accepted.
+    """
 
     value: float
     low: float
     high: float
+    rounds: int = 0
 
     @classmethod
-    def between(cls, baseline: Timing, candidate: Timing) -> Speedup:
-        return cls(
-            value=baseline.median / candidate.median,
-            low=baseline.q1 / candidate.q3,
-            high=baseline.q3 / candidate.q1,
-        )
+    def from_ratios(cls, ratios: list[float]) -> Speedup:
+        """Median and quartiles of per-round speedups."""
+        ordered = sorted(ratios)
+        if len(ordered) >= 2:
+            q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+        else:
+            q1 = q3 = ordered[0]
+        return cls(value=statistics.median(ordered), low=q1, high=q3, rounds=len(ordered))
 
     def describe(self) -> str:
-        return f"{self.value:.2f}x (range {self.low:.2f}x-{self.high:.2f}x)"
+        over = f" over {self.rounds} alternated rounds" if self.rounds else ""
+        return f"{self.value:.2f}x (range {self.low:.2f}x-{self.high:.2f}x{over})"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -178,6 +187,35 @@ def profile_expression(expression: str, namespace: dict, top: int = 8) -> list[d
 
 def _short_path(filename: str) -> str:
     return filename.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def own_function(fn: Any, filename: str, name: str, max_depth: int = 32) -> Any:
+    """The user's own function under ``fn``'s decorators, or None when it cannot be found.
+
+    Follows ``__wrapped__`` (``functools.wraps``, networkx's ``argmap`` and
+    ``_dispatchable``) and a ``__func__``/``orig_func`` link until it reaches a
+    function whose code is ``name`` defined in ``filename``.
+    """
+    target = os.path.realpath(filename)
+    current = fn
+    for _ in range(max_depth):
+        code = getattr(current, "__code__", None)
+        if (
+            isinstance(code, CodeType)
+            and code.co_name == name
+            and os.path.realpath(code.co_filename) == target
+        ):
+            return current
+        following = None
+        for link in ("__wrapped__", "__func__", "orig_func"):
+            following = getattr(current, link, None)
+            if following is not None and following is not current:
+                break
+            following = None
+        if following is None:
+            return None
+        current = following
+    return None
 
 
 def line_profile(

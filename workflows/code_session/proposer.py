@@ -14,6 +14,7 @@ from typing import Any
 
 from optimizers.optoprime import OptoPrime
 from trace_engine import CodeParameter, InvalidCodeError, Parameter, bundle
+from trace_engine.llm import get_meter
 from workflows.code_session.evaluation import validate_candidate
 
 OBJECTIVE = (
@@ -55,6 +56,9 @@ class Proposal:
     completion_tokens: int = 0
     cost: float = 0.0
     calls: int = 0
+    """Requests answered (from the model or the cache)."""
+    failed_calls: int = 0
+    """Requests that failed (timeouts, server errors), retries included."""
 
 
 class OptoPrimeProposer:
@@ -105,7 +109,8 @@ class OptoPrimeProposer:
         output = self._measure(self.code)
         self.optimizer.zero_feedback()
         self.optimizer.backward(output, feedback)
-        step = self.optimizer.step()
+        with get_meter().tag("code-session") as used:
+            step = self.optimizer.step()
         proposal = Proposal(
             source=self.code.data if step.changed else None,
             reasoning=step.reasoning,
@@ -113,6 +118,7 @@ class OptoPrimeProposer:
             completion_tokens=step.usage.completion_tokens,
             cost=step.cost,
             calls=step.calls,
+            failed_calls=used.errors,
         )
         if not step.ok:
             proposal.reason = f"the optimizer step failed: {step.error}"

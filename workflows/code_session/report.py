@@ -45,6 +45,7 @@ def report_data(state: SessionState) -> dict[str, Any]:
         },
         "llm_usage": {
             "calls": usage.calls,
+            "failed_calls": usage.failed_calls,
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
@@ -109,7 +110,7 @@ def report_markdown(state: SessionState) -> str:
         "",
         "## LLM usage",
         "",
-        f"{u['calls']} calls, {u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens, "
+        f"{u['calls']} calls ({u['failed_calls']} failed), {u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens, "
         f"${u['cost_usd']:.4f}, {u['seconds']:.1f} s",
         "",
     ]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from trace_engine.files import atomic_write_text
+from workflows.code_session.checks import coverage_text
 from workflows.code_session.state import Candidate
 
 CHOICES = {
@@ -56,10 +57,7 @@ def describe_checks(candidate: Candidate) -> list[str]:
     else:
         lines.append("Tests: none given")
     if ev.diff:
-        lines.append(
-            f"Differential check: {'same' if ev.diff['ok'] else 'DIFFERENT'} on "
-            f"{ev.diff['checked']} recorded inputs"
-        )
+        lines.append(f"Differential check: {coverage_text(ev.diff)}")
     if ev.timing and ev.speedup:
         lines.append(f"Time: {ev.timing.describe()}")
         lines.append(f"Speedup vs original: {ev.speedup.describe()}")

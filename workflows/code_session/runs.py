@@ -7,7 +7,6 @@ The run goes through the project's one sandbox runner
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from dataclasses import dataclass, field
@@ -36,8 +35,8 @@ class JobRun:
     cpu_s: float = 0.0
     level: str = ""
     ended: str = ""
-    records: bytes = b""
-    """The recorded calls (a pickle made in the sandbox; the host only stores it)."""
+    records: list[dict] = field(default_factory=list)
+    """The recorded calls (JSON snapshots, see :mod:`workflows.code_session.snapshot`)."""
 
     @property
     def error(self) -> str | None:
@@ -79,12 +78,12 @@ def run_job(job: dict[str, Any], limits: Limits, cwd: Path) -> JobRun:
 
 def from_outcome(outcome: Outcome) -> JobRun:
     result: dict[str, Any] = {}
-    records = b""
+    records: list[dict] = []
     for message in outcome.messages():
         if isinstance(message, dict) and isinstance(message.get("state"), dict):
             result = message["state"]
-        if isinstance(message, dict) and isinstance(message.get("records"), str):
-            records = base64.b64decode(message["records"])
+        if isinstance(message, dict) and isinstance(message.get("records"), list):
+            records = message["records"]
     return JobRun(
         records=records,
         result=result,

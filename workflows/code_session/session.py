@@ -56,6 +56,7 @@ def start_session(
     min_speedup: float,
     llm: str | None,
     cwd: Path,
+    llm_timeout: float | None = None,
 ) -> SessionState:
     """Measure the baseline and create the session's directory and state (raises BaselineError)."""
     if (session_dir / STATE_FILE).exists():
@@ -75,6 +76,7 @@ def start_session(
         auto=auto,
         min_speedup=min_speedup,
         llm=llm,
+        llm_timeout=llm_timeout,
         original_text=text,
         file_hash=text_hash(text),
         signature=signature_of(definition),
@@ -139,7 +141,8 @@ class CodeSession:
         started = time.perf_counter()
         proposal = self.proposer.propose(state.current_source, summary(state), feedback)
         usage = state.usage
-        usage.calls += proposal.calls
+        usage.calls += proposal.calls + proposal.failed_calls
+        usage.failed_calls += proposal.failed_calls
         usage.prompt_tokens += proposal.prompt_tokens
         usage.completion_tokens += proposal.completion_tokens
         usage.cost += proposal.cost
@@ -155,7 +158,8 @@ class CodeSession:
                 reasoning=proposal.reasoning,
             )
             state.candidates.append(candidate)
-            self.say(f"candidate {candidate.id}: {proposal.reason}")
+            failed = f" ({proposal.failed_calls} LLM calls failed)" if proposal.failed_calls else ""
+            self.say(f"candidate {candidate.id}: {proposal.reason}{failed}")
             return
         candidate = self.evaluate(proposal.source, number, "optimizer", proposal.reasoning)
         self.decide(candidate)
@@ -231,14 +235,16 @@ class CodeSession:
         return self.evaluate(edited, candidate.round, "edit")
 
     def decide_automatically(self, candidate: Candidate) -> None:
+        """Accept when the low end of the speedup's range clears --min-speedup and beats the accepted one."""
         state = self.state
-        speedup = candidate.speedup or 0.0
-        if speedup < state.min_speedup:
+        speedup = candidate.evaluation.speedup if candidate.evaluation else None
+        if speedup is None or speedup.low < state.min_speedup:
             candidate.status = "rejected"
-            candidate.reason = f"{speedup:.2f}x is below --min-speedup {state.min_speedup:g}"
-        elif speedup <= state.current_speedup:
+            shown = speedup.describe() if speedup else "no speedup measured"
+            candidate.reason = f"{shown}: its low end is below --min-speedup {state.min_speedup:g}"
+        elif speedup.value <= state.current_speedup:
             candidate.status = "rejected"
-            candidate.reason = f"{speedup:.2f}x is not faster than the accepted version ({state.current_speedup:.2f}x)"
+            candidate.reason = f"{speedup.value:.2f}x is not faster than the accepted version ({state.current_speedup:.2f}x)"
         else:
             self.accept(candidate)
             return

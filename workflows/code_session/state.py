@@ -58,7 +58,10 @@ class Candidate:
 
 @dataclass
 class LLMUsage:
+    """What the session's LLM requests cost; ``calls`` counts every attempt, failed ones too."""
+
     calls: int = 0
+    failed_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
@@ -85,6 +88,7 @@ class SessionState:
     signature: str
     baseline: Baseline
     current_source: str
+    llm_timeout: float | None = None
     accepted_id: int | None = None
     rounds_done: int = 0
     candidates: list[Candidate] = field(default_factory=list)
@@ -114,6 +118,7 @@ class SessionState:
             "auto": self.auto,
             "min_speedup": self.min_speedup,
             "llm": self.llm,
+            "llm_timeout": self.llm_timeout,
             "original_text": self.original_text,
             "file_hash": self.file_hash,
             "signature": self.signature,
@@ -144,6 +149,7 @@ class SessionState:
             auto=data["auto"],
             min_speedup=data["min_speedup"],
             llm=data["llm"],
+            llm_timeout=data.get("llm_timeout"),
             original_text=data["original_text"],
             file_hash=data["file_hash"],
             signature=data["signature"],

@@ -10,7 +10,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
-import sys
+import site
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,19 @@ class Target:
             raise TargetError(f"cannot read {self.path}: {exc.strerror}") from None
 
 
-def parse_target(spec: str, cwd: Path | None = None) -> Target:
-    """Resolve ``file.py::fn`` or ``pkg.module:fn`` to a :class:`Target` and check the function exists."""
-    cwd = Path(cwd or os.getcwd())
+def parse_target(
+    spec: str, cwd: Path | None = None, *, root: Path | None = None, allow_outside: bool = False
+) -> Target:
+    """Resolve ``file.py::fn`` or ``pkg.module:fn`` to a :class:`Target` and check the function exists.
+
+    A file path is taken relative to ``cwd``; a module name is looked up in
+    ``root`` and then ``cwd`` only, never on this tool's own ``sys.path``. The
+    file must lie inside the project ``root`` (default ``cwd``) and outside any
+    installed-packages directory, unless ``allow_outside``: a session writes its
+    result back into the file.
+    """
+    cwd = Path(cwd or os.getcwd()).resolve()
+    root = (cwd / root).resolve() if root is not None else cwd
     if "::" in spec:
         file_part, fn_name = spec.rsplit("::", 1)
         path = (cwd / file_part).resolve()
@@ -57,29 +68,62 @@ def parse_target(spec: str, cwd: Path | None = None) -> Target:
             raise TargetError(f"target file {file_part!r} does not exist")
     elif ":" in spec:
         module_part, fn_name = spec.rsplit(":", 1)
-        path = _find_module_file(module_part, cwd)
+        path = _find_module_file(module_part, [root, cwd])
     else:
         raise TargetError(
             f"target {spec!r} must be 'path/to/module.py::function' or 'package.module:function'"
         )
     if not fn_name.isidentifier():
         raise TargetError(f"{fn_name!r} in target {spec!r} is not a function name")
+    if not allow_outside:
+        _refuse_outside(path, root)
     module_name, import_root = _module_name_of(path)
     target = Target(path=path, fn_name=fn_name, module_name=module_name, import_root=import_root)
     locate_function(target.read(), fn_name, str(path))
     return target
 
 
-def _find_module_file(dotted: str, cwd: Path) -> Path:
+def _find_module_file(dotted: str, places: list[Path]) -> Path:
     parts = dotted.split(".")
     if not all(p.isidentifier() for p in parts):
         raise TargetError(f"{dotted!r} is not a module name")
-    for entry in [str(cwd), *sys.path]:
-        base = Path(entry or ".").joinpath(*parts)
+    searched = list(dict.fromkeys(places))
+    for place in searched:
+        base = place.joinpath(*parts)
         for candidate in (base.with_suffix(".py"), base / "__init__.py"):
             if candidate.is_file():
                 return candidate.resolve()
-    raise TargetError(f"module {dotted!r} was not found in the current directory or on sys.path")
+    where = " or ".join(str(p) for p in searched)
+    raise TargetError(
+        f"module {dotted!r} was not found in {where}; run from the project that holds it "
+        "or give --root PROJECT"
+    )
+
+
+def installed_packages_dirs() -> list[Path]:
+    """Directories where installed libraries live (site-packages, the standard library)."""
+    paths = sysconfig.get_paths()
+    found = {Path(paths[k]).resolve() for k in ("purelib", "platlib", "stdlib") if k in paths}
+    found |= {Path(p).resolve() for p in site.getsitepackages()}
+    if site.ENABLE_USER_SITE and site.getusersitepackages():
+        found.add(Path(site.getusersitepackages()).resolve())
+    return sorted(found)
+
+
+def _refuse_outside(path: Path, root: Path) -> None:
+    installed = next((d for d in installed_packages_dirs() if path.is_relative_to(d)), None) or (
+        "site-packages" in path.parts or "dist-packages" in path.parts
+    )
+    if installed:
+        raise TargetError(
+            f"{path} is an installed library, not your project's code; a session writes into the "
+            "file it optimizes, so work on a copy (or pass --allow-outside)"
+        )
+    if not path.is_relative_to(root):
+        raise TargetError(
+            f"{path} is outside the project root {root}; run from the project, give --root, "
+            "or pass --allow-outside"
+        )
 
 
 def _module_name_of(path: Path) -> tuple[str, Path]:

@@ -75,6 +75,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--repeat", type=int, default=7, help="timing samples per measurement (default 7)"
     )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="the project the target belongs to (default: the current directory); "
+        "package.module targets are looked up there",
+    )
+    parser.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="allow a target outside --root or inside an installed library "
+        "(the session writes its result into that file)",
+    )
+    parser.add_argument(
+        "--ignore-attr",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an attribute (NAME or Class.NAME) the differential check leaves out, "
+        "e.g. a cache (repeatable)",
+    )
+    parser.add_argument(
+        "--llm-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="seconds one LLM request may take (HTTP backends; default 120)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -88,6 +114,10 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise UsageError(f"--memory-mb must be at least 64, got {args.memory_mb}")
     if args.repeat < 1:
         raise UsageError(f"--repeat must be at least 1, got {args.repeat}")
+    if args.llm_timeout is not None and not 0 < args.llm_timeout < float("inf"):
+        raise UsageError(
+            f"--llm-timeout must be a positive number of seconds, got {args.llm_timeout}"
+        )
 
 
 def _check_code(text: str, mode: str, flag: str) -> None:
@@ -129,7 +159,9 @@ def run(args: argparse.Namespace) -> int:
             state.auto = args.auto or state.auto
             if args.min_speedup is not None:
                 state.min_speedup = args.min_speedup
-            llm = make_llm(state.llm, cache=not args.no_cache)
+            if args.llm_timeout is not None:
+                state.llm_timeout = args.llm_timeout
+            llm = make_llm(state.llm, cache=not args.no_cache, timeout=state.llm_timeout)
             say(f"resuming {state.target.spec}: {state.rounds_done} of {state.rounds} rounds done")
             session_dir = args.session_dir
         else:
@@ -141,8 +173,11 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError("give --bench EXPR: the workload to time, e.g. --bench 'f(data)'")
             _check_code(args.bench, "eval", "--bench")
             _check_code(args.setup, "exec", "--setup")
-            target = parse_target(args.target, cwd)
-            llm = make_llm(args.llm, cache=not args.no_cache)
+            target = parse_target(
+                args.target, cwd, root=args.root, allow_outside=args.allow_outside
+            )
+            say(f"target: {target.fn_name} in {target.path} (module {target.module_name})")
+            llm = make_llm(args.llm, cache=not args.no_cache, timeout=args.llm_timeout)
             session_dir = args.session_dir or cwd / ".code-sessions" / (
                 f"{target.fn_name}-{time.strftime('%Y%m%d-%H%M%S')}"
             )
@@ -153,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
                 repeat=args.repeat,
                 timeout_s=args.timeout,
                 memory_mb=args.memory_mb,
+                ignore_attrs=list(args.ignore_attr),
             )
             say(
                 f"measuring the original {target.fn_name} (tests, recorded inputs, timing, profile)..."
@@ -168,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
                     min_speedup=args.min_speedup or DEFAULT_MIN_SPEEDUP,
                     llm=llm_spec(args.llm),
                     cwd=cwd,
+                    llm_timeout=args.llm_timeout,
                 )
             except BaseException:
                 if made:  # a failed start leaves nothing behind

@@ -75,19 +75,26 @@ def llm_spec(spec: str | None) -> str:
 
 
 def make_llm(
-    spec: str | None, *, cache: bool = True, budget: Any = None, check: bool = True
+    spec: str | None,
+    *,
+    cache: bool = True,
+    budget: Any = None,
+    check: bool = True,
+    timeout: float | None = None,
 ) -> Any:
     """The LLM for ``--llm`` (``None``: the configured default), checked before any work
     unless ``check`` is false (then call :func:`check_usable` once the other inputs are
     validated): a bad spec, an unusable model (no model files, no key, a server that is
     down or rejects the key), a USD ``budget`` on an unpriced model or an unreadable
-    cache is a usage error, one line saying what is wrong and how to fix it."""
+    cache is a usage error, one line saying what is wrong and how to fix it. ``timeout``
+    (seconds per HTTP request) replaces the backend's default."""
     from trace_engine.llm import SpecError, get_llm
 
     if cache:
         check_cache(None)
     try:
-        llm = get_llm(llm_spec(spec), cache=cache)
+        options = {"timeout": timeout} if timeout else {}
+        llm = get_llm(llm_spec(spec), cache=cache, **options)
     except SpecError as exc:
         raise UsageError(f"--llm {llm_spec(spec)}: {exc}") from None
     if check:

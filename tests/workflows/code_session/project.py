@@ -121,6 +121,7 @@ def quick_workload(**overrides) -> Workload:
         tests=["tests"],
         repeat=3,
         min_sample_s=0.005,
+        process_sample_s=0.15,
         max_timing_s=3.0,
         timeout_s=20.0,
     )

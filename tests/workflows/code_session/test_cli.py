@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+import time
 
 import pexpect
 import pytest
@@ -125,6 +126,14 @@ def test_auto_session_then_resume_for_more_rounds(
             "--rounds must be at least 1",
         ),
         (["code-session", "--bench", "x"], "give a TARGET"),
+        (
+            ["code-session", "dupes.py::find_duplicates", "--bench", "x", "--llm-timeout", "0"],
+            "--llm-timeout must be a positive number",
+        ),
+        (
+            ["code-session", "networkx.readwrite.graph6:to_graph6_bytes", "--bench", "x"],
+            "give --root PROJECT",
+        ),
     ],
 )
 def test_user_mistakes_get_clear_messages(project, monkeypatch, capsys, argv, words):
@@ -150,3 +159,22 @@ def test_tests_failing_on_the_original_stop_the_command(project, monkeypatch, ca
         == 2
     )
     assert "refusing to start" in capsys.readouterr().err
+
+
+def test_llm_timeout_applies_and_failed_attempts_are_counted(project, monkeypatch, capsys):
+    monkeypatch.setenv("TRACE_ENGINE_CACHE_DIR", str(project / "llm-cache"))
+    monkeypatch.setenv("OPENAI_API_KEY", "not-needed")
+    monkeypatch.chdir(project)
+
+    def too_slow(messages):
+        time.sleep(3)
+        return "{}"
+
+    with ScriptedServer(too_slow) as server:
+        main(_args(server.spec, "--auto", "--rounds", "1", "--llm-timeout", "0.3"))
+    out = capsys.readouterr().out
+    assert f"target: find_duplicates in {project / 'dupes.py'}" in out
+    report = json.loads((project / "session" / "report.json").read_text())
+    assert report["llm_usage"]["calls"] == 4 and report["llm_usage"]["failed_calls"] == 4
+    assert "0.3s timeout" in report["candidates"][0]["reason"]
+    assert "4 calls (4 failed)" in (project / "session" / "report.md").read_text()

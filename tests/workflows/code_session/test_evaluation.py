@@ -32,7 +32,7 @@ def test_faster_candidate_passes_with_a_measured_speedup(measured):
     evaluator, baseline, text = measured
     verdict = evaluator.evaluate(text, FAST, baseline, SIGNATURE)
     assert verdict.passed, verdict.reason
-    assert verdict.tests["passed"] == 3 and verdict.diff["checked"] == 4
+    assert verdict.tests["passed"] == 3 and verdict.diff["compared"] == 4
     assert verdict.speedup.value > 1
 
 
@@ -49,7 +49,7 @@ def test_subtly_wrong_candidate_is_caught_only_by_the_differential_check(measure
     verdict = evaluator.evaluate(text, SUBTLY_WRONG, baseline, SIGNATURE)
     assert verdict.tests["ok"], "the tests alone should not notice"
     assert verdict.failed_at == "differential check"
-    assert "the original returned" in verdict.reason
+    assert "the results differ at result[0]: the original has" in verdict.reason
 
 
 def test_candidate_raising_where_the_original_returned_is_a_difference(measured):

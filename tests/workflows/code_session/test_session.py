@@ -16,12 +16,15 @@ from tests.workflows.code_session.project import (
 )
 from workflows.code_session import (
     BaselineError,
+    Candidate,
     CodeSession,
+    Evaluation,
     OptoPrimeProposer,
     SessionError,
     SessionState,
     TerminalReviewer,
 )
+from workflows.code_session.measure import Speedup
 
 
 def make_session(state, project, llm, reviewer=None, editor=None):
@@ -137,7 +140,9 @@ def test_benchmark_that_raises_refuses_to_start(new_session):
 
 def test_non_deterministic_function_is_detected(project, new_session):
     with open(project / "dupes.py", "a") as f:
-        f.write("\n\nimport random\n\n\ndef pick(items):\n    return random.choice(items)\n")
+        f.write(
+            "\n\nimport random\n\n\ndef pick(items):\n    return [random.Random().random(), len(items)]\n"
+        )
     from tests.workflows.code_session.project import quick_workload
     from workflows.code_session import parse_target, start_session
 
@@ -151,7 +156,7 @@ def test_non_deterministic_function_is_detected(project, new_session):
         llm=None,
         cwd=project,
     )
-    assert any("non-deterministic" in w for w in state.warnings)
+    assert any("non-deterministic" in w for w in state.warnings), state.warnings
     assert any("no --tests given" in w for w in state.warnings)
 
 
@@ -229,3 +234,27 @@ def test_resume_shows_the_candidate_that_was_waiting_for_review(project, new_ses
     assert "+    reported = set()" in shown.getvalue(), "the same candidate is shown again"
     assert [c.status for c in saved.candidates] == ["accepted"] and llm.prompts == []
     assert "reported = set()" in (project / "dupes.py").read_text()
+
+
+def test_auto_accepts_only_when_the_low_end_of_the_speedup_clears_min_speedup(project, new_session):
+    state = new_session(rounds=1)
+    session, _ = make_session(state, project, ScriptedLLM(reply(FAST)))
+
+    def passed(value, low):
+        candidate = Candidate(
+            id=state.next_candidate_id(),
+            round=1,
+            origin="optimizer",
+            source=FAST,
+            status="passed",
+            evaluation=Evaluation(speedup=Speedup(value, low, value * 1.2, rounds=5)),
+        )
+        state.candidates.append(candidate)
+        return candidate
+
+    noisy = passed(value=1.6, low=1.02)
+    session.decide_automatically(noisy)
+    assert noisy.status == "rejected" and "below --min-speedup 1.1" in noisy.reason
+    steady = passed(value=1.3, low=1.2)
+    session.decide_automatically(steady)
+    assert steady.status == "accepted"

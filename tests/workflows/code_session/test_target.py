@@ -88,3 +88,45 @@ def test_write_back_refuses_when_the_file_changed(project):
     with pytest.raises(SourceChangedError, match="changed on disk"):
         write_back(target, replace_function(original, "find_duplicates", FAST), text_hash(original))
     assert target.read().endswith("# someone else's edit\n")
+
+
+def _package(root, text="def to_bytes(g):\n    return b''\n"):
+    folder = root / "netlib" / "readwrite"
+    folder.mkdir(parents=True)
+    (root / "netlib" / "__init__.py").write_text("")
+    (folder / "__init__.py").write_text("")
+    (folder / "graph6.py").write_text(text)
+    return folder / "graph6.py"
+
+
+def test_a_package_target_resolves_in_the_project_root_from_another_directory(tmp_path):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = _package(project)
+    target = parse_target("netlib.readwrite.graph6:to_bytes", elsewhere, root=project)
+    assert target.path == path.resolve() and target.import_root == project.resolve()
+    assert target.module_name == "netlib.readwrite.graph6"
+
+
+def test_a_package_target_never_resolves_through_the_tool_s_own_sys_path(tmp_path):
+    import networkx
+
+    assert networkx.__file__, "networkx is installed for this tool"
+    with pytest.raises(TargetError, match="was not found in .*--root"):
+        parse_target("networkx.readwrite.graph6:to_graph6_bytes", tmp_path)
+
+
+def test_installed_libraries_and_files_outside_the_root_are_refused(tmp_path):
+    import networkx
+
+    installed = os.path.join(os.path.dirname(networkx.__file__), "readwrite", "graph6.py")
+    spec = f"{installed}::to_graph6_bytes"
+    with pytest.raises(TargetError, match="is an installed library.*--allow-outside"):
+        parse_target(spec, tmp_path)
+    assert parse_target(spec, tmp_path, allow_outside=True).fn_name == "to_graph6_bytes"
+    project, other = tmp_path / "project", tmp_path / "other"
+    project.mkdir()
+    path = _package(other)
+    with pytest.raises(TargetError, match="outside the project root"):
+        parse_target(f"{path}::to_bytes", project)
+    assert parse_target(f"{path}::to_bytes", project, root=other).path == path.resolve()
