@@ -166,7 +166,7 @@ def check_definitions(source: str, what: str = "the code") -> ast.Module:
     return tree
 
 
-def compile_checked(source: str, filename: str) -> types.CodeType:
+def compile_checked(source: str | ast.Module, filename: str) -> types.CodeType:
     """Code of ``source`` (accepted by :func:`check_proposal` or :func:`check_definitions`)
     whose annotations stay text (``from __future__ import annotations``), so executing
     it evaluates nothing but its imports and literals."""

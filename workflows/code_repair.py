@@ -128,8 +128,10 @@ def trainable_function(task: RepairTask) -> Bundle:
     """Define ``task.code`` in a module of its own (holding ``task.setup``) and bundle it trainable.
 
     Task files are data: the setup may hold only imports, functions and constants,
-    the code only imports and the function (see :mod:`trace_engine.source`), so
-    defining them runs nothing but imports.
+    the code only imports and the function (see :mod:`trace_engine.source`). Their
+    imports are not executed here: a name is bound only to a module the host had
+    already loaded (:func:`_bind_loaded_imports`), so reading a task runs no code
+    of any module it names; the tests import what they need in the sandbox.
     """
     slug = re.sub(r"\W+", "_", task.name).strip("_") or "task"
     module_name = f"trace_engine_candidates.{slug}_{next(_module_ids)}"
@@ -148,7 +150,7 @@ def trainable_function(task: RepairTask) -> Bundle:
     module = types.ModuleType(module_name)
     sys.modules[module_name] = module
     try:
-        exec(compile_checked(task.setup, f"<setup {task.name}>"), module.__dict__)
+        exec(_without_imports(task.setup, f"<setup {task.name}>", module.__dict__), module.__dict__)
     except Exception as exc:
         raise DatasetError(
             f"{task.name}: its setup code raised {type(exc).__name__}: {exc}"
@@ -156,8 +158,42 @@ def trainable_function(task: RepairTask) -> Bundle:
     filename = f"<{module_name}>"
     linecache.cache[filename] = (len(task.code), None, task.code.splitlines(True), filename)
     namespace = dict(module.__dict__)
-    exec(compile_checked(task.code, filename), namespace)
+    exec(_without_imports(task.code, filename, namespace), namespace)
     return bundle(trainable=True)(namespace[task.entry_point])
+
+
+def _without_imports(source: str, filename: str, namespace: dict[str, Any]) -> types.CodeType:
+    """The code of checked ``source`` less its imports, whose names are bound in
+    ``namespace`` from already loaded modules only (annotations stay text)."""
+    tree = ast.parse(source)
+    imports = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+    _bind_loaded_imports(imports, namespace)
+    tree.body = [s for s in tree.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+    return compile_checked(tree, filename)
+
+
+def _bind_loaded_imports(imports: Sequence[ast.stmt], namespace: dict[str, Any]) -> None:
+    """Bind what ``imports`` name, taken from ``sys.modules`` without importing anything:
+    a module the host has not loaded (or a relative import) is left unbound here."""
+    for statement in imports:
+        if isinstance(statement, ast.Import):
+            for alias in statement.names:
+                if alias.name not in sys.modules:
+                    continue
+                if alias.asname:
+                    namespace[alias.asname] = sys.modules[alias.name]
+                else:
+                    top = alias.name.partition(".")[0]
+                    if top in sys.modules:
+                        namespace[top] = sys.modules[top]
+        elif isinstance(statement, ast.ImportFrom) and statement.level == 0:
+            module = sys.modules.get(statement.module or "")
+            if module is None:
+                continue
+            for alias in statement.names:
+                found = vars(module).get(alias.name, sys.modules.get(f"{module.__name__}.{alias.name}"))
+                if found is not None:
+                    namespace[alias.asname or alias.name] = found
 
 
 def _test_operation(task: RepairTask, timeout: float) -> Bundle:

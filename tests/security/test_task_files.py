@@ -48,3 +48,20 @@ def test_a_task_file_of_imports_functions_and_constants_is_defined(tmp_path):
     data.write_text(json.dumps(task) + "\n")
     repair = CodeRepair(load_repair_tasks(data))
     assert repair.function("add")(2, 3).data == 5
+
+
+def test_reading_a_task_file_runs_no_module_it_imports(tmp_path, monkeypatch):
+    marker = tmp_path / "ran.txt"
+    (tmp_path / "planted_module.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    task = {
+        "entry_point": "add",
+        "setup": "import planted_module\nimport math\nfrom os import path as osp\n",
+        "code": "from planted_module import helper\n\ndef add(a, b):\n    return int(math.fsum([a, b]))\n",
+        "tests": TESTS,
+    }
+    data = tmp_path / "tasks.jsonl"
+    data.write_text(json.dumps(task) + "\n")
+    repair = CodeRepair(load_repair_tasks(data))
+    assert not marker.exists()
+    assert repair.function("add")(2, 3).data == 5  # math was already loaded by the host
