@@ -16,6 +16,7 @@ trainer optimizes them one task per step.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import itertools
 import linecache
 import re
@@ -158,7 +159,11 @@ def trainable_function(task: RepairTask) -> Bundle:
     filename = f"<{module_name}>"
     linecache.cache[filename] = (len(task.code), None, task.code.splitlines(True), filename)
     namespace = dict(module.__dict__)
-    exec(_without_imports(task.code, filename, namespace), namespace)
+    try:
+        code = _without_imports(task.code, filename, namespace)
+    except ModuleNotFoundError as exc:
+        raise DatasetError(f"{task.name}: its code imports {exc.name!r}, which is not installed") from None
+    exec(code, namespace)
     return bundle(trainable=True)(namespace[task.entry_point])
 
 
@@ -174,11 +179,14 @@ def _without_imports(source: str, filename: str, namespace: dict[str, Any]) -> t
 
 def _bind_loaded_imports(imports: Sequence[ast.stmt], namespace: dict[str, Any]) -> None:
     """Bind what ``imports`` name, taken from ``sys.modules`` without importing anything:
-    a module the host has not loaded (or a relative import) is left unbound here."""
+    a module the host has not loaded (or a relative import) is left unbound here, and
+    one that is not installed at all is :class:`ModuleNotFoundError` (found by looking,
+    not by importing)."""
     for statement in imports:
         if isinstance(statement, ast.Import):
             for alias in statement.names:
                 if alias.name not in sys.modules:
+                    _require_installed(alias.name)
                     continue
                 if alias.asname:
                     namespace[alias.asname] = sys.modules[alias.name]
@@ -189,11 +197,20 @@ def _bind_loaded_imports(imports: Sequence[ast.stmt], namespace: dict[str, Any])
         elif isinstance(statement, ast.ImportFrom) and statement.level == 0:
             module = sys.modules.get(statement.module or "")
             if module is None:
+                _require_installed(statement.module or "")
                 continue
             for alias in statement.names:
                 found = vars(module).get(alias.name, sys.modules.get(f"{module.__name__}.{alias.name}"))
                 if found is not None:
                     namespace[alias.asname or alias.name] = found
+
+
+def _require_installed(name: str) -> None:
+    """:class:`ModuleNotFoundError` when no top-level module ``name`` can be found; the
+    search runs none of the module's code."""
+    top = name.partition(".")[0]
+    if top and top not in sys.modules and importlib.util.find_spec(top) is None:
+        raise ModuleNotFoundError(f"No module named {top!r}", name=top)
 
 
 def _test_operation(task: RepairTask, timeout: float) -> Bundle:

@@ -65,3 +65,11 @@ def test_reading_a_task_file_runs_no_module_it_imports(tmp_path, monkeypatch):
     repair = CodeRepair(load_repair_tasks(data))
     assert not marker.exists()
     assert repair.function("add")(2, 3).data == 5  # math was already loaded by the host
+
+
+def test_a_task_that_imports_a_missing_module_is_refused_when_read(tmp_path):
+    task = {"entry_point": "add", "code": "import no_such_module_here\n\ndef add(a, b):\n    return a + b\n", "tests": TESTS}
+    data = tmp_path / "tasks.jsonl"
+    data.write_text(json.dumps(task) + "\n")
+    with pytest.raises(DatasetError, match="imports 'no_such_module_here', which is not installed"):
+        CodeRepair(load_repair_tasks(data))
