@@ -3,7 +3,7 @@
 A small model's single proposal is often wrong; asking for several (spread over
 temperatures, each with its own seed) and keeping the best one recovers much of
 the gap. Candidates are chosen by a user's ``score(values) -> float`` (run in
-parallel threads), by majority vote, or by an LLM judge. :class:`BeamSearch`
+parallel through an executor: threads by default, or Ray tasks), by majority vote, or by an LLM judge. :class:`BeamSearch`
 keeps the best few settings across rounds, and :class:`BestSoFar` remembers the
 best parameters seen on a validation score so a run can roll back to them.
 
@@ -14,11 +14,10 @@ parallel scoring safe).
 
 from __future__ import annotations
 
-import contextvars
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from optimizers.base import (
@@ -37,6 +36,7 @@ from optimizers.prompts import JUDGE_PROMPT, SOLVE_DIRECTLY, WORK_BACKWARD, Appr
 from optimizers.replies import ReplyError, read_object
 from optimizers.values import jsonable
 from trace_engine import FeedbackGraph, Node, Parameter, StateError
+from trace_engine.executors import Executor, ThreadExecutor, as_executor
 from trace_engine.llm import LLMError
 
 SELECTIONS = ("score", "majority", "judge")
@@ -50,17 +50,11 @@ def temperature_spread(n: int, high: float = 1.0) -> list[float]:
     return [round(high * i / (n - 1), 3) if i else 0.0 for i in range(n)]
 
 
-def parallel_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None) -> list[Any]:
-    """``[fn(x) for x in items]`` in threads, each in a copy of the caller's context
-    (so active budgets and meter tags apply inside); the first exception is raised."""
-    if not items:
-        return []
-    if workers == 1 or len(items) == 1:
-        return [fn(x) for x in items]
-    contexts = [contextvars.copy_context() for _ in items]
-    with ThreadPoolExecutor(max_workers=workers or len(items)) as pool:
-        futures = [pool.submit(ctx.run, fn, x) for ctx, x in zip(contexts, items)]
-        return [f.result() for f in futures]
+def _score_all(
+    score: Score, candidates: Sequence[dict[str, Any]], executor: Executor | str | None, workers
+) -> list[tuple[float | None, str | None]]:
+    """``_safe_score`` of every candidate through ``executor`` (default: threads)."""
+    return as_executor(executor, workers).map(partial(_safe_score, score), candidates)
 
 
 def _key(values: dict[str, Any]) -> str:
@@ -88,6 +82,8 @@ class OptoPrimeMulti(OptoPrime):
     nothing does not draw the same candidates again. Candidate ``i`` is asked with
     ``approaches[i % len(approaches)]`` (default: work backward, then solve directly,
     alternating): a small model solves some problems one way and some the other.
+    Candidates are asked for on ``workers`` threads; their scores are computed
+    through ``executor`` (an executor or ``"thread"``/``"ray"``; default threads).
     """
 
     def __init__(
@@ -103,6 +99,7 @@ class OptoPrimeMulti(OptoPrime):
         judge_llm: Any = None,
         keep_current: bool = False,
         workers: int | None = None,
+        executor: Executor | str | None = None,
         **options: Any,
     ):
         if "approach" in options:
@@ -127,6 +124,7 @@ class OptoPrimeMulti(OptoPrime):
         self.score = score
         self.keep_current = keep_current
         self.workers = workers
+        self.executor = executor
         self.judge_llm = None if judge_llm is None else self.guarded(judge_llm)
 
     def candidates(self, graph: FeedbackGraph) -> tuple[list[Proposal], list[str]]:
@@ -151,7 +149,7 @@ class OptoPrimeMulti(OptoPrime):
             except (ReplyError, LLMError) as exc:
                 return f"candidate {i}: {type(exc).__name__}: {exc}"
 
-        found = parallel_map(one, list(range(self.n)), self.workers)
+        found = ThreadExecutor(self.workers).map(one, range(self.n))
         return [p for p in found if isinstance(p, Proposal)], [
             p for p in found if isinstance(p, str)
         ]
@@ -184,7 +182,7 @@ class OptoPrimeMulti(OptoPrime):
             return max(range(len(keys)), key=lambda i: (counts[keys[i]], -i))
         if self.select == "judge":
             return self._judge(graph, details)
-        scored = parallel_map(lambda v: _safe_score(self.score, v), full, self.workers)
+        scored = _score_all(self.score, full, self.executor, self.workers)
         details["scores"] = [s for s, _ in scored]
         details["score_errors"] = [e for _, e in scored]
         valid = [i for i, (s, _) in enumerate(scored) if s is not None]
@@ -310,7 +308,8 @@ class BeamSearch:
     For each setting in the beam the parameters are set to it, ``run()`` executes
     the program and returns ``(output, feedback)``, and the optimizer proposes
     ``branch`` candidates (temperature spread). All new settings are scored by
-    ``score(values)`` in parallel; the best ``width`` of old and new form the next
+    ``score(values)`` in parallel through ``executor`` (default: ``workers`` threads;
+    ``"ray"`` or an executor to score on Ray); the best ``width`` of old and new form the next
     beam, and the parameters end each round at the best one.
     """
 
@@ -323,6 +322,7 @@ class BeamSearch:
         width: int = 2,
         branch: int = 2,
         workers: int | None = None,
+        executor: Executor | str | None = None,
     ):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"BeamSearch needs an Optimizer, got {type(optimizer).__name__}")
@@ -339,6 +339,7 @@ class BeamSearch:
         self.width = width
         self.temperatures = temperature_spread(branch)
         self.workers = workers
+        self.executor = executor
         self.beam: list[tuple[float, dict[str, Any]]] = []
         self.history: list[StepResult] = []
 
@@ -347,7 +348,7 @@ class BeamSearch:
         return self.beam[0] if self.beam else None
 
     def _scored(self, values: list[dict[str, Any]]) -> list[tuple[float, dict[str, Any]]]:
-        results = parallel_map(lambda v: _safe_score(self.score, v), values, self.workers)
+        results = _score_all(self.score, values, self.executor, self.workers)
         return [(s, v) for (s, _), v in zip(results, values) if s is not None]
 
     def _set(self, values: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ demonstrations, over several random demo sets (nested: set ``j`` uses the first
 threshold ``t``, or ``None`` when no ``k`` does. Labels are derived when asked,
 so a new threshold needs no new model calls.
 
-Runs in threads, every call goes through the LLM layer (and its cache), shows
+Runs through an executor (threads by default, or Ray tasks), every call goes through the LLM layer (and its cache), shows
 a progress bar, and keeps a label file that is rewritten atomically after each
 input, so an interrupted run resumes where it stopped.
 """
@@ -19,7 +19,6 @@ import json
 import os
 import random
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from agents.dynaicl.demos import DemoSelector
 from agents.dynaicl.examples import Example, Grader, as_examples, exact_match
 from agents.dynaicl.prompt import prompt_messages, render_few_shot
 from trace_engine.errors import TraceEngineError
+from trace_engine.executors import Executor, as_executor
 from trace_engine.files import atomic_write_text
 from trace_engine.llm.base import LLM, as_llm
 
@@ -154,6 +154,7 @@ def generate_labels(
     path: str | os.PathLike | None = None,
     progress: bool = True,
     selector: DemoSelector | None = None,
+    executor: Executor | str | None = None,
 ) -> LabelSet:
     """Run the model on every training input with ``k`` demos for each ``k`` in ``grid``.
 
@@ -163,6 +164,8 @@ def generate_labels(
     task, grid, instruction or model raises :class:`LabelFileMismatch`.
     With ``selector``, demos come from it (the ones used at inference, e.g. the
     most similar) instead of random sets, and ``demo_sets`` is 1.
+    Inputs are labelled through ``executor`` (an executor, ``"thread"`` or ``"ray"``;
+    default: ``workers`` threads); the file is saved here as each input finishes.
     """
     model = as_llm(llm)
     grid = check_grid(grid)
@@ -197,7 +200,8 @@ def generate_labels(
     done = {(r.input, r.target) for r in labels.records}
     todo = [(i, ex) for i, ex in enumerate(train_examples) if (ex.input, ex.target) not in done]
 
-    def run(index: int, ex: Example) -> LabelRecord:
+    def run(job: tuple[int, Example]) -> LabelRecord:
+        index, ex = job
         return _label_one(
             selector,
             model,
@@ -213,14 +217,15 @@ def generate_labels(
         )
 
     bar = _progress(len(train_examples), len(train_examples) - len(todo), progress)
+
+    def finished(_: int, record: LabelRecord) -> None:
+        labels.records.append(record)
+        if path is not None:
+            labels.save(path)
+        bar.update(1)
+
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool_exec:
-            futures = [pool_exec.submit(run, i, ex) for i, ex in todo]
-            for future in as_completed(futures):
-                labels.records.append(future.result())
-                if path is not None:
-                    labels.save(path)
-                bar.update(1)
+        as_executor(executor, max(1, workers)).map(run, todo, on_result=finished)
     finally:
         bar.close()
     order = {(ex.input, ex.target): i for i, ex in enumerate(train_examples)}

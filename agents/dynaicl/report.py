@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from agents.dynaicl.examples import Grader, as_examples, exact_match
 from agents.dynaicl.planner import DynaICL, Plan
 from agents.dynaicl.prompt import prompt_messages
+from trace_engine.executors import ThreadExecutor
 from trace_engine.llm.base import LLM, as_llm
 
 
@@ -44,8 +44,7 @@ def run_plan(
     def ask(prompt: str):
         return model.complete(prompt_messages(prompt), temperature=0.0, max_tokens=max_tokens)
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        replies = list(pool.map(ask, plan.prompts))
+    replies = ThreadExecutor(max(1, workers)).map(ask, plan.prompts)
     correct = sum(bool(grader(r.text, t)) for r, t in zip(replies, targets))
     n = max(1, len(replies))
     return (

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from agents.router.backends import Backend
 from agents.router.cost import CostModel, cost_of_pass
 from agents.router.policies import FixedPolicy, RoutingPolicy
 from agents.router.predictor import Outcome
+from trace_engine.executors import ThreadExecutor
 
 
 @dataclass
@@ -60,8 +60,7 @@ def collect_outcomes(
         )
 
     pairs = [(b, ex) for ex in examples for b in backends]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(run, pairs))
+    results = ThreadExecutor(max(1, workers)).map(run, pairs)
     table: list[dict[str, Outcome]] = [{} for _ in examples]
     for (b, _), outcome, i in zip(
         pairs, results, [i for i in range(len(examples)) for _ in backends]
