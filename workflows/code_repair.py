@@ -16,6 +16,7 @@ trainer optimizes them one task per step.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import itertools
 import linecache
@@ -23,7 +24,7 @@ import re
 import sys
 import threading
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,9 +214,11 @@ def _require_installed(name: str) -> None:
         raise ModuleNotFoundError(f"No module named {top!r}", name=top)
 
 
-def _test_operation(task: RepairTask, timeout: float) -> Bundle:
+def _test_operation(
+    task: RepairTask, timeout: float, tested: Callable[[str], TestReport]
+) -> Bundle:
     def run_unit_tests(code: str) -> dict[str, Any]:
-        report = run_tests(code, task.tests, task.entry_point, setup=task.setup, timeout=timeout)
+        report = tested(code)
         return {
             "status": report.status,
             "passed": report.passed,
@@ -254,10 +257,13 @@ class CodeRepair(Module):
         self.tasks = {t.name: t for t in tasks}
         self._timeout = timeout
         self._functions = {t.name: trainable_function(t) for t in tasks}
-        self._tests = {t.name: _test_operation(t, timeout) for t in tasks}
+        self._tests = {
+            t.name: _test_operation(t, timeout, functools.partial(self._report, t.name))
+            for t in tasks
+        }
         self.code = {name: fn.parameter for name, fn in self._functions.items()}
-        self._passed: dict[tuple[str, str], Future[float]] = {}
-        self._passed_lock = threading.Lock()
+        self._reports: dict[tuple[str, str], Future[TestReport]] = {}
+        self._reports_lock = threading.Lock()
 
     def function(self, name: str) -> Bundle:
         """The trainable bundled function of task ``name`` (runs its current code in-process)."""
@@ -290,25 +296,28 @@ class CodeRepair(Module):
     def score(self, values: Mapping[str, Any]) -> float:
         """The mean share of checks passed with the code in ``values`` (parameter name ->
         source; a function not in it keeps its current code), for candidate search:
-        ``OptoPrimeMulti(..., score=repair.score)``.
-
-        Each (task, code) pair is tested once and remembered (also across the threads
-        that score candidates in parallel), so scoring a candidate that changes one
-        function runs only that function's tests; a run that timed out is not
-        remembered, as it may have been slowed by the machine.
+        ``OptoPrimeMulti(..., score=repair.score)``. Scoring a candidate that changes one
+        function runs only that function's tests (see :meth:`_report`).
         """
         passed = [
-            self._share_passed(name, values.get(p.name, p.data)) for name, p in self.code.items()
+            self._report(name, values.get(p.name, p.data)).score for name, p in self.code.items()
         ]
         return sum(passed) / len(passed)
 
-    def _share_passed(self, name: str, code: str) -> float:
+    def _report(self, name: str, code: str) -> TestReport:
+        """Task ``name``'s test report for ``code``: each (task, code) pair is tested once
+        in the sandbox and the report remembered (also across the threads that evaluate
+        in parallel), so evaluating, scoring and reporting the same code never re-run
+        identical tests. Only settled verdicts are remembered: a run that timed out or
+        ended without a result (which the machine's load or memory may have caused) is
+        run again the next time it is asked for.
+        """
         key = (name, code)
-        with self._passed_lock:
-            known = self._passed.get(key)
+        with self._reports_lock:
+            known = self._reports.get(key)
             if known is None:
-                pending: Future[float] = Future()
-                self._passed[key] = pending
+                pending: Future[TestReport] = Future()
+                self._reports[key] = pending
         if known is not None:
             return known.result()
         task = self.tasks[name]
@@ -320,22 +329,16 @@ class CodeRepair(Module):
             self._forget(key)
             pending.set_exception(exc)
             raise
-        if report.status == "timeout":
+        if report.status not in ("passed", "failed"):
             self._forget(key)
-        pending.set_result(report.score)
-        return report.score
+        pending.set_result(report)
+        return report
 
     def _forget(self, key: tuple[str, str]) -> None:
-        with self._passed_lock:
-            del self._passed[key]
+        with self._reports_lock:
+            del self._reports[key]
 
     def test(self, name: str) -> TestReport:
-        """Run task ``name``'s tests on its current code, untraced (for reports)."""
-        task = self.tasks[name]
-        return run_tests(
-            self.code[name].data,
-            task.tests,
-            task.entry_point,
-            setup=task.setup,
-            timeout=self._timeout,
-        )
+        """Task ``name``'s test report for its current code, untraced (for reports); the
+        tests run in the sandbox unless this very code was already tested."""
+        return self._report(name, self.code[name].data)

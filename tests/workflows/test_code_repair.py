@@ -166,6 +166,31 @@ def test_score_tests_candidate_code_once_per_function_and_code(monkeypatch):
     assert repair.code["add"].data == "def add(a, b):\n    return a - b\n"
 
 
+def test_evaluate_test_and_score_of_one_code_share_one_run_and_new_code_is_tested(monkeypatch):
+    import workflows.code_repair as code_repair
+
+    repair = CodeRepair([add_task()])
+    task = repair.tasks["add"]
+    runs = []
+    real = code_repair.run_tests
+    monkeypatch.setattr(
+        code_repair, "run_tests", lambda code, *a, **k: runs.append(code) or real(code, *a, **k)
+    )
+    evaluation = repair.evaluate(task)
+    assert evaluation.score == 0.5 and "got -1, expected 3" in evaluation.feedback
+    report = repair.test("add")
+    assert report.status == "failed" and (report.passed, report.total) == (1, 2)
+    assert "got -1, expected 3" in report.summary()
+    assert repair.score({}) == 0.5 and repair.evaluate(task).score == 0.5
+    assert len(runs) == 1
+    repair.code["add"].set("def add(a, b):\n    return a + b\n")
+    assert repair.evaluate(task).score == 1.0 and repair.test("add").solved
+    assert len(runs) == 2
+    repair.code["add"].set("def add(a, b):\n    return b - a\n")
+    assert repair.test("add").summary() == "1 of 2 checks passed\nfailed: assert candidate(1, 2) == 3 -- got 1, expected 3"
+    assert len(runs) == 3
+
+
 def test_parallel_scores_of_one_code_run_its_tests_once_and_timeouts_are_not_kept(monkeypatch):
     import threading
     import time
