@@ -1,7 +1,7 @@
 """Running independent pieces of work: in threads here, or as tasks on a Ray cluster.
 
 One interface for everything that evaluates many things at once (the Trainer's
-rollouts, DynaICL labelling, candidate checks of best-of-n and archive search,
+rollouts, DynaICL labelling, the candidate scores of best-of-n and beam search,
 report tables), so that moving the work to a cluster is a switch, not a rewrite::
 
     from trace_engine.executors import make_executor
@@ -28,6 +28,13 @@ every copy found in a returned result (e.g. among the parents of an output node)
 is replaced by the caller's original, so ``optimizer.backward(output, ...)``
 reaches the caller's parameters. Parameters not listed come back as copies.
 
+With Ray, ``fn`` and each item are pickled (cloudpickle) and sent to worker
+processes: pass the smallest function that does the work (a module-level function,
+or ``functools.partial(evaluate_one, user_evaluate)``), not a bound method of an
+object holding an optimizer, a progress bar, a lock or an open file; results must
+pickle too. LLMs made by ``get_llm``/spec strings are rebuilt in the worker; a
+plain scripted callable travels as it is.
+
 Kinds: ``"thread"`` (default; ``workers`` threads, ``None``: one per item, at
 most 32) and ``"ray"`` (``pip install "trace-engine[ray]"``; ``address`` joins a
 running cluster, ``$RAY_ADDRESS`` is honoured, else a local Ray is started;
@@ -47,7 +54,7 @@ from trace_engine.errors import TraceEngineError
 T = TypeVar("T")
 R = TypeVar("R")
 
-KINDS = ("thread",)
+KINDS = ("thread", "ray")
 MAX_THREADS = 32
 OnResult = Callable[[int, Any], None]
 
@@ -98,6 +105,10 @@ def make_executor(
         if address is not None:
             raise ValueError("address is for the ray executor; the thread executor runs here")
         return ThreadExecutor(workers)
+    if kind == "ray":
+        from trace_engine.ray_executor import RayExecutor
+
+        return RayExecutor(workers, address)
     raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(KINDS)}")
 
 

@@ -455,7 +455,9 @@ class Node:
             )
         return apply(ops.call_op(len(args), kwargs), self, *args, *kwargs.values())
 
-    # Pickling drops the weak children links (they point at other graphs).
+    # Pickling drops the weak children links (they point at other graphs); loading
+    # links the node to its parents again, so a graph that comes back from another
+    # process is found from its parameters (outputs_with_feedback) like one made here.
     def __getstate__(self) -> dict[str, Any]:
         return {
             "data": self._data,
@@ -477,6 +479,8 @@ class Node:
         self._feedback = tuple(state["feedback"])
         self._children = None
         self._info = None
+        for parent in self._parents:
+            parent._add_child(self)
 
 
 class Parameter(Node):

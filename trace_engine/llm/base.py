@@ -89,6 +89,18 @@ class LLM(ABC):
 
     backend: str = "llm"
     model: str = ""
+    built_from: Any = None
+    """The :class:`~trace_engine.llm.config.LLMConfig` it was built from by ``get_llm``."""
+
+    def __reduce_ex__(self, protocol):
+        """A backend built from a spec travels as that spec, to be built again where it
+        lands (model weights and HTTP clients do not pickle); any other LLM pickles as
+        itself (a scripted callable travels with cloudpickle)."""
+        if self.built_from is not None:
+            from trace_engine.llm.registry import backend_for
+
+            return (backend_for, (self.built_from,))
+        return super().__reduce_ex__(protocol)
 
     @property
     def id(self) -> str:

@@ -18,7 +18,10 @@ directory someone sent you runs none of their code: a row written any other way
 sample is asked for again and stored as JSON.
 
 Location: ``directory`` argument, else ``$TRACE_ENGINE_CACHE_DIR``, else the
-platform's user cache directory (``.../trace-engine/completions``).
+platform's user cache directory (``.../trace-engine/completions``). Several
+processes may share one directory (diskcache's SQLite transactions); a cached LLM
+sent to a Ray worker opens the same directory when one was given, else the
+worker's own default, so each node of a cluster keeps its own cache with the same keys.
 """
 
 from __future__ import annotations
@@ -177,7 +180,23 @@ class Cached(LLMWrapper):
     ):
         super().__init__(inner)
         self.directory = Path(directory).expanduser() if directory else default_cache_dir()
+        self._chosen = directory is not None
         self.meter = meter
+        self._cache = open_cache(self.directory)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to another process (a Ray worker) without the open cache: it opens its own,
+        the same directory when one was given, else its own default one (each node of a
+        cluster keeps its cache; the keys are the same everywhere)."""
+        state = {k: v for k, v in self.__dict__.items() if k != "_cache"}
+        if not self._chosen:
+            state["directory"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.directory is None:
+            self.directory = default_cache_dir()
         self._cache = open_cache(self.directory)
 
     def complete(self, messages: str | Sequence[Message], **options: Any) -> Completion:

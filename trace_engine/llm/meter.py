@@ -22,9 +22,9 @@ from __future__ import annotations
 import contextvars
 import math
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field, replace
 
 from trace_engine.errors import TraceEngineError
 from trace_engine.llm.base import Usage
@@ -55,6 +55,53 @@ class UsageStats:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "total_tokens": self.total_tokens}
+
+
+@dataclass(frozen=True)
+class MeterEvent:
+    """One accounted request: a call (``usage``, ``cost``, ``seconds``), a cache hit,
+    or an error (``seconds``); ``tags``: the meter tags it was made under inside a
+    :func:`recording` (so that :meth:`Meter.replay` can put it under the same ones)."""
+
+    meter: Meter
+    kind: str
+    backend: str
+    usage: Usage | None = None
+    cost: float = 0.0
+    seconds: float = 0.0
+    tags: tuple[str, ...] = ()
+
+    def add_to(self, stats: UsageStats) -> None:
+        if self.kind == "call":
+            stats.add_call(self.usage or Usage(), self.cost, self.seconds)
+        elif self.kind == "hit":
+            stats.cache_hits += 1
+        else:
+            stats.errors += 1
+            stats.wall_time += self.seconds
+
+
+@dataclass
+class _Recorder:
+    outer: tuple
+    events: list[MeterEvent] = field(default_factory=list)
+
+
+_recorder: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar(
+    "trace_engine_llm_recorder", default=None
+)
+
+
+@contextmanager
+def recording() -> Iterator[list[MeterEvent]]:
+    """Collect every request any meter accounts inside the block (this context), in
+    order, to be replayed on another process's meters (see :mod:`trace_engine.ray_executor`)."""
+    recorder = _Recorder(_scopes.get())
+    token = _recorder.set(recorder)
+    try:
+        yield recorder.events
+    finally:
+        _recorder.reset(token)
 
 
 @dataclass
@@ -95,25 +142,40 @@ class Meter:
 
     def record_call(self, backend: str, usage: Usage, cost: float, seconds: float) -> None:
         """Account one successful backend call."""
-        self._record(backend, lambda s: s.add_call(usage, cost, seconds))
+        self._record(MeterEvent(self, "call", backend, usage, cost, seconds))
 
     def record_hit(self, backend: str) -> None:
         """Account one request answered from the cache (nothing spent)."""
-        self._record(backend, _add_hit)
+        self._record(MeterEvent(self, "hit", backend))
 
     def record_error(self, backend: str, seconds: float) -> None:
         """Account one failed backend call."""
-        self._record(backend, lambda s: _add_error(s, seconds))
+        self._record(MeterEvent(self, "error", backend, seconds=seconds))
 
-    def _record(self, backend: str, update) -> None:
+    def _record(self, event: MeterEvent) -> None:
         scopes = [s for s in _scopes.get() if s.owner is self]
         with self._lock:
-            targets = [self._total, self._backends.setdefault(backend, UsageStats())]
+            targets = [self._total, self._backends.setdefault(event.backend, UsageStats())]
             if scopes:
                 targets.append(self._tags.setdefault(scopes[-1].name, UsageStats()))
                 targets.extend(s.stats for s in scopes)
             for stats in targets:
-                update(stats)
+                event.add_to(stats)
+        recorder = _recorder.get()
+        if recorder is not None:
+            opened = _scopes.get()[len(recorder.outer) :]
+            recorder.events.append(
+                replace(event, tags=tuple(s.name for s in opened if s.owner is self))
+            )
+
+    def replay(self, events: Iterable[MeterEvent]) -> None:
+        """Account calls recorded elsewhere (another process) as if made here and now:
+        under the tags open in this context, plus the tags each was made under there."""
+        for event in events:
+            with ExitStack() as tags:
+                for name in event.tags:
+                    tags.enter_context(self.tag(name))
+                self._record(replace(event, meter=self, tags=()))
 
     @property
     def total(self) -> UsageStats:
@@ -142,15 +204,6 @@ class Meter:
         lines = [_line("total", self.total)]
         lines += [_line(name, s) for name, s in sorted(self.by_backend().items())]
         return "\n".join(lines)
-
-
-def _add_hit(stats: UsageStats) -> None:
-    stats.cache_hits += 1
-
-
-def _add_error(stats: UsageStats, seconds: float) -> None:
-    stats.errors += 1
-    stats.wall_time += seconds
 
 
 def _line(name: str, s: UsageStats) -> str:

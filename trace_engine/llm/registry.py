@@ -4,7 +4,9 @@ The chain is ``Cached(Retrying(Metered(backend)))``: a cache hit returns before
 any budget check or spending and is recorded as a hit; a miss is retried as
 needed, and each attempt is checked against the budgets and metered. Backends
 are shared: asking twice for the same spec and settings reuses one backend
-object, and the local model's weights are loaded once per process.
+object, and the local model's weights are loaded once per process. A backend
+built here is pickled as its configuration (see :meth:`LLM.__reduce_ex__`): sent
+to another process, e.g. a Ray worker, it is built there again from the same spec.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def backend_for(config) -> LLM:
         backend = _backends.get(key)
         if backend is None:
             backend = _build(parsed, config)
+            backend.built_from = config
             _backends[key] = backend
         return backend
 
