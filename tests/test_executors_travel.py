@@ -13,7 +13,7 @@ from trace_engine.travel import Incoming, NotSendable, Outgoing
 
 def send(outgoing: Outgoing, fn, item):
     """One call as the ray executor makes it, minus Ray: pickled out, run, pickled back."""
-    fn_blob, item_blob = outgoing.dumps(fn, "fn"), outgoing.dumps(item, "item")
+    fn_blob, item_blob = outgoing.send(fn, "fn"), outgoing.send(item, "item")
     return outgoing.read_reply(Incoming(outgoing.shared()).run(fn_blob, item_blob))
 
 
@@ -118,7 +118,7 @@ def test_something_that_cannot_travel_is_refused_before_anything_runs():
 
     lock = threading.Lock()
     with pytest.raises(NotSendable, match="the function given to map cannot be sent"):
-        Outgoing().dumps(lambda x: lock, "the function given to map")
+        Outgoing().send(lambda x: lock, "the function given to map")
 
 
 def test_a_backend_built_from_a_spec_pickles_as_its_spec_and_a_cached_llm_reopens(tmp_path):

@@ -128,8 +128,8 @@ class RayExecutor:
         ray = _ray()
         context = contextvars.copy_context()
         outgoing = Outgoing(parameters)
-        fn_ref = ray.put(outgoing.dumps(fn, "the function given to map"))
-        blobs = [outgoing.dumps(x, f"item {i}") for i, x in enumerate(items)]
+        fn_ref = ray.put(outgoing.send(fn, "the function given to map"))
+        blobs = [outgoing.send(x, f"item {i}") for i, x in enumerate(items)]
         shared = ray.put(outgoing.shared())
         limit = self.workers or len(items)
         results: list[Any] = [None] * len(items)

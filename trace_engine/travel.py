@@ -36,106 +36,115 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from trace_engine.errors import TraceEngineError
+from trace_engine.executors import ExecutorError
 from trace_engine.llm.meter import Budget, Meter, MeterEvent, active_budgets, get_meter, recording
 from trace_engine.nodes import Node
 
 
-class NotSendable(TraceEngineError):
+class NotSendable(ExecutorError):
     """The function or an item cannot be pickled for another process."""
 
 
-def _budget_figures(budget: Budget) -> dict[str, Any]:
-    spent = budget.spent
-    return {
-        "limits": (budget.max_usd, budget.max_tokens, budget.max_calls),
-        "spent": {
-            "calls": spent.calls,
-            "prompt_tokens": spent.prompt_tokens,
-            "completion_tokens": spent.completion_tokens,
-            "cost": spent.cost,
-        },
-    }
+_SPENT = ("calls", "prompt_tokens", "completion_tokens", "cost")
 
 
-@dataclass
-class Outgoing:
-    """The caller's side: pickles calls and items, reads replies."""
+def _spent(budget: Budget) -> dict[str, Any]:
+    return {name: getattr(budget.spent, name) for name in _SPENT}
 
-    parameters: Sequence[Node] = ()
-    budgets: list[Budget] = field(default_factory=list)
-    meters: list[Meter] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        for p in self.parameters:
-            if not isinstance(p, Node):
-                raise TypeError(f"parameters must be nodes, got {type(p).__name__}")
+class _Side:
+    """One end of the exchange: its parameters, budgets and meters are pickled as
+    references (``("parameter", i)``, ...) that the other end resolves to its own."""
+
+    register = False
+    """Whether a budget or meter met while pickling joins the lists (the caller's side)."""
+
+    def __init__(self, parameters: Sequence[Node], budgets: list[Budget], meters: list[Meter]):
+        self.parameters = list(parameters)
+        self.budgets = budgets
+        self.meters = meters
         self._parameter_index = {id(p): i for i, p in enumerate(self.parameters)}
-        for budget in active_budgets():
-            self._index(self.budgets, budget)
 
-    @staticmethod
-    def _index(found: list, obj: Any) -> int:
+    def _position(self, found: list, obj: Any) -> int | None:
         for i, known in enumerate(found):
             if known is obj:
                 return i
+        if not self.register:
+            return None
         found.append(obj)
         return len(found) - 1
 
     def _persistent_id(self, obj: Any) -> tuple | None:
         index = self._parameter_index.get(id(obj))
-        if index is not None and obj is self.parameters[index]:
+        if index is not None:
             return ("parameter", index)
-        if isinstance(obj, Budget):
-            return ("budget", self._index(self.budgets, obj))
         if isinstance(obj, Meter):
-            return ("meter", -1 if obj is get_meter() else self._index(self.meters, obj))
+            index = None if obj is get_meter() else self._position(self.meters, obj)
+            return ("meter", -1 if index is None else index)
+        if isinstance(obj, Budget):
+            index = self._position(self.budgets, obj)
+            return None if index is None else ("budget", index)
         return None
 
-    def dumps(self, obj: Any, what: str) -> bytes:
-        """``obj`` pickled (cloudpickle) with the caller's own objects left as references."""
+    def _persistent_load(self, pid: tuple) -> Any:
+        kind, index = pid
+        if kind == "meter":
+            return get_meter() if index == -1 else self.meters[index]
+        if kind in ("parameter", "budget"):
+            return (self.parameters if kind == "parameter" else self.budgets)[index]
+        raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+
+    def dumps(self, obj: Any) -> bytes:
+        """``obj`` pickled with cloudpickle, this side's own objects as references."""
         import cloudpickle
 
         buffer = io.BytesIO()
         pickler = cloudpickle.CloudPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
         pickler.persistent_id = self._persistent_id  # type: ignore[method-assign]
+        pickler.dump(obj)
+        return buffer.getvalue()
+
+    def loads(self, blob: bytes) -> Any:
+        """What the other side pickled, its references resolved to this side's objects."""
+        reader = pickle.Unpickler(io.BytesIO(blob))
+        reader.persistent_load = self._persistent_load  # type: ignore[method-assign]
+        return reader.load()
+
+
+class Outgoing(_Side):
+    """The caller's side: pickles the function and the items, reads the replies."""
+
+    register = True
+
+    def __init__(self, parameters: Sequence[Node] = ()):
+        for p in parameters:
+            if not isinstance(p, Node):
+                raise TypeError(f"parameters must be nodes, got {type(p).__name__}")
+        super().__init__(parameters, list(active_budgets()), [])
+
+    def send(self, obj: Any, what: str) -> bytes:
+        """``obj`` pickled for a worker, or :class:`NotSendable` naming ``what``."""
         try:
-            pickler.dump(obj)
+            return self.dumps(obj)
         except Exception as exc:
             raise NotSendable(
                 f"{what} cannot be sent to another process ({type(exc).__name__}: {exc}); "
                 "give LLMs as spec strings or get_llm(...) so workers can build them, "
                 "and keep open files, locks and connections out of the work"
             ) from exc
-        return buffer.getvalue()
 
     def shared(self) -> bytes:
         """What every call needs besides the call itself: the parameters (copied once
-        per call in the worker), the budgets' figures, how many meters there are.
+        per call in the worker), each budget's limits and spending, how many meters.
         Call after pickling the function and the items (they register budgets)."""
         import cloudpickle
 
-        return cloudpickle.dumps(
-            (
-                list(self.parameters),
-                [_budget_figures(b) for b in self.budgets],
-                len(self.meters),
-            )
-        )
+        budgets = [((b.max_usd, b.max_tokens, b.max_calls), _spent(b)) for b in self.budgets]
+        return cloudpickle.dumps((self.parameters, budgets, len(self.meters)))
 
     def read_reply(self, reply: bytes) -> Reply:
         """The worker's reply, with its parameter copies replaced by the originals."""
-        reader = pickle.Unpickler(io.BytesIO(reply))
-        reader.persistent_load = self._load  # type: ignore[method-assign]
-        return reader.load()
-
-    def _load(self, pid: tuple) -> Any:
-        kind, index = pid
-        if kind == "parameter":
-            return self.parameters[index]
-        if kind == "meter":
-            return get_meter() if index == -1 else self.meters[index]
-        raise pickle.UnpicklingError(f"unknown reference {pid!r} in a worker's reply")
+        return self.loads(reply)
 
     def settle(self, reply: Reply) -> None:
         """Account in this context what the call spent: meter events and budget spending."""
@@ -157,36 +166,18 @@ class Reply:
     budget_spent: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Incoming:
+class Incoming(_Side):
     """The worker's side of one call: rebuilds what was sent, runs it, packs the reply."""
 
     def __init__(self, shared: bytes):
         parameters, budgets, meters = pickle.loads(shared)
-        self.parameters: list[Node] = parameters
-        self._parameter_index = {id(p): i for i, p in enumerate(parameters)}
-        self.budgets = []
-        self.snapshots = []
-        for figures in budgets:
-            budget = Budget(*figures["limits"])
-            budget.add_spent(**figures["spent"])
-            self.budgets.append(budget)
-            self.snapshots.append(figures["spent"])
-        self.meters = [Meter() for _ in range(meters)]
-
-    def loads(self, blob: bytes) -> Any:
-        reader = pickle.Unpickler(io.BytesIO(blob))
-        reader.persistent_load = self._load  # type: ignore[method-assign]
-        return reader.load()
-
-    def _load(self, pid: tuple) -> Any:
-        kind, index = pid
-        if kind == "parameter":
-            return self.parameters[index]
-        if kind == "budget":
-            return self.budgets[index]
-        if kind == "meter":
-            return get_meter() if index == -1 else self.meters[index]
-        raise pickle.UnpicklingError(f"unknown reference {pid!r} from the caller")
+        copies = []
+        for limits, spent in budgets:
+            budget = Budget(*limits)
+            budget.add_spent(**spent)
+            copies.append(budget)
+        super().__init__(parameters, copies, [Meter() for _ in range(meters)])
+        self.snapshots = [spent for _, spent in budgets]
 
     def run(self, fn_blob: bytes, item_blob: bytes) -> bytes:
         """Call the function on the item under the caller's budgets; the reply, pickled."""
@@ -204,53 +195,20 @@ class Incoming:
         own = {id(m) for m in (get_meter(), *self.meters)}
         reply.events = [e for e in events if id(e.meter) in own]  # not meters made by the call
         reply.budget_spent = [
-            _spent_since(b, before) for b, before in zip(self.budgets, self.snapshots)
+            {k: _spent(b)[k] - before[k] for k in _SPENT}
+            for b, before in zip(self.budgets, self.snapshots)
         ]
-        return self._dumps(reply)
-
-    def _persistent_id(self, obj: Any) -> tuple | None:
-        index = self._parameter_index.get(id(obj))
-        if index is not None:
-            return ("parameter", index)
-        if isinstance(obj, Meter):
-            for i, m in enumerate(self.meters):
-                if obj is m:
-                    return ("meter", i)
-            return ("meter", -1)
-        return None
-
-    def _dumps(self, reply: Reply) -> bytes:
-        import cloudpickle
-
         try:
-            return self._pickle(reply, cloudpickle)
+            return self.dumps(reply)
         except Exception as exc:
             what = "its error" if reply.error is not None else "its result"
             text = reply.error_text or f"{type(exc).__name__}: {exc}"
             failed = Reply(
-                error=None,
                 error_text=f"{what} could not be sent back ({type(exc).__name__}: {exc})\n{text}",
                 events=reply.events,
                 budget_spent=reply.budget_spent,
             )
-            return self._pickle(failed, cloudpickle)
-
-    def _pickle(self, reply: Reply, cloudpickle) -> bytes:
-        buffer = io.BytesIO()
-        pickler = cloudpickle.CloudPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.persistent_id = self._persistent_id  # type: ignore[method-assign]
-        pickler.dump(reply)
-        return buffer.getvalue()
-
-
-def _spent_since(budget: Budget, before: dict[str, Any]) -> dict[str, Any]:
-    spent = budget.spent
-    return {
-        "calls": spent.calls - before["calls"],
-        "prompt_tokens": spent.prompt_tokens - before["prompt_tokens"],
-        "completion_tokens": spent.completion_tokens - before["completion_tokens"],
-        "cost": spent.cost - before["cost"],
-    }
+            return self.dumps(failed)
 
 
 def run_call(shared: bytes, fn_blob: bytes, item_blob: bytes) -> bytes:
