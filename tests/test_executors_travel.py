@@ -127,3 +127,15 @@ def test_a_backend_built_from_a_spec_pickles_as_its_spec_and_a_cached_llm_reopen
     assert isinstance(copy, Cached)
     assert copy.directory == tmp_path / "c"
     assert copy.unwrap() is llm.unwrap()  # same process: the shared backend itself
+
+
+def test_a_code_repair_evaluation_travels_and_its_output_reaches_the_callers_code():
+    from workflows.jobs import build_job
+
+    job = build_job("code_repair", task="0")
+    code = job.module.parameters()
+    outgoing = Outgoing(code)
+    reply = send(outgoing, job.evaluate, job.train[0])
+    assert reply.error is None, reply.error_text
+    assert reply.value.score == 0.0 and "no implementation yet" in reply.value.feedback
+    assert code[0] in reply.value.output.parents

@@ -265,6 +265,16 @@ class CodeRepair(Module):
         self._reports: dict[tuple[str, str], Future[TestReport]] = {}
         self._reports_lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to another process (a Ray worker) without the remembered reports and their
+        lock, which do not pickle: the copy tests again what it is asked."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_reports", "_reports_lock")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reports = {}
+        self._reports_lock = threading.Lock()
+
     def function(self, name: str) -> Bundle:
         """The trainable bundled function of task ``name`` (runs its current code in-process)."""
         return self._functions[name]
