@@ -61,8 +61,16 @@ def test_the_environment_holds_no_api_key(level, monkeypatch):
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("then", ["ok", "fail", "loop"])
 def test_a_detached_grandchild_neither_holds_the_run_nor_survives_it(level, then):
+    """The grandchild sleeps 600 s holding the output pipes: a run that ends (or hits its
+    deadline) returns at once all the same. The deadlines leave a loaded machine time to
+    start the job; a run held by the pipe would show as timed out, or as a host that
+    returned only when the grandchild's sleep ended."""
     token = f"sleeper-{uuid.uuid4().hex}"
-    outcome = run({"sleeper": token, "then": then}, level, Limits(wall_s=3))
+    started = time.monotonic()
+    outcome = run(
+        {"sleeper": token, "then": then}, level, Limits(wall_s=15 if then == "loop" else 60)
+    )
+    assert time.monotonic() - started < 300
     assert outcome.timed_out == (then == "loop")
     assert outcome.exit_code == {"ok": 0, "fail": 3, "loop": None}[then]
     assert outcome.messages()  # the job did start the sleeper
