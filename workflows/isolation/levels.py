@@ -1,12 +1,14 @@
 """Which isolation a run gets: bubblewrap where it works, resource limits elsewhere.
 
 ``bubblewrap`` (the ``bwrap`` program, Debian package ``bubblewrap``): the
-job sees the file system read-only except its scratch directory, a private
+job sees the file system read-only except its scratch directory, with the
+user's home, the project checkout and /run hidden (``hidden.py``), a private
 /tmp, no network (its own empty network namespace), its own process
 namespace (nothing outside is visible, everything inside dies with the run),
 and no capabilities. ``rlimit``: the job runs as the user, limited in time,
 memory, file size and processes, in a scratch working directory, but able to
-read and write what the user can and to use the network.
+read and write what the user can (their secrets too), to read the environment of
+the user's other processes (API keys) and to use the network.
 ``TRACE_ENGINE_ISOLATION=rlimit`` forces the weaker level (for comparison, or
 where bwrap is installed but cannot create namespaces).
 """
@@ -19,16 +21,18 @@ import shutil
 import subprocess
 
 from trace_engine.errors import TraceEngineError
+from workflows.isolation import hidden
 
 BUBBLEWRAP = "bubblewrap"
 RLIMIT = "rlimit"
 ENV_VAR = "TRACE_ENGINE_ISOLATION"
 
 DESCRIPTIONS = {
-    BUBBLEWRAP: "bubblewrap (read-only file system except a scratch directory, private /tmp, "
-    "no network, own process namespace)",
-    RLIMIT: "rlimit (time, memory, file-size and process limits and a scratch directory only; "
-    "install bubblewrap for a read-only file system and no network)",
+    BUBBLEWRAP: "bubblewrap (read-only file system except a scratch directory, the user's home "
+    "and project hidden, private /tmp, no network, own process namespace)",
+    RLIMIT: "rlimit (time, memory, file-size and process limits and a scratch directory only: "
+    "the code can read and write the user's files, read other processes' environments "
+    "(API keys) and use the network; install bubblewrap to contain it)",
 }
 
 
@@ -112,5 +116,4 @@ def command_prefix(level: str, scratch: str, visible: list[str]) -> list[str]:
     path = _bwrap_works()
     if path is None:
         raise IsolationError("bubblewrap is not available here")
-    shown = [arg for p in visible if os.path.exists(p) for arg in ("--ro-bind", p, p)]
-    return [path, *_bwrap_options(), *shown, "--bind", scratch, scratch, "--"]
+    return [path, *_bwrap_options(), *hidden.bubblewrap_arguments(visible, scratch), "--"]
