@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SECRET_FILES = ("/etc/shadow", "/etc/gshadow")
+SECRET_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-")
 SYSTEM_DIRECTORIES = ("/usr", "/etc", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/boot", "/var")
 """The host's directory is not hidden when it lies in one of these (the system needs them)."""
 PREFIX_PARTS = ("bin", "lib", "lib64", "include", "pyvenv.cfg")
@@ -155,3 +155,56 @@ def bubblewrap_arguments(visible: list[str], writable: str) -> list[str]:
     arguments += ["--bind", writable, writable]
     arguments += [arg for path in covered for arg in ("--remount-ro", path)]
     return arguments
+
+
+LANDLOCK_HIDDEN = ("/tmp", "/var/tmp", "/dev", *SECRET_FILES)
+"""Hidden from a Landlock-restricted job as well: other processes' temporary files (the
+job's scratch directory is allowed by name), devices (a few are allowed by name, see
+``landlock.py``) and the shadow files."""
+
+
+def _readable_around(hidden: list[str]) -> list[str]:
+    """The fewest paths that together hold everything but ``hidden``: every entry of a
+    directory on the way to a hidden path, except the hidden path itself."""
+    found: list[str] = []
+
+    def visit(directory: str) -> None:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return
+        for name in names:
+            path = os.path.join(directory, name)
+            if path in hidden:
+                continue
+            if any(_under(h, path) for h in hidden) and not os.path.islink(path):
+                visit(path)
+            else:
+                found.append(path)
+
+    visit("/")
+    return found
+
+
+@functools.lru_cache(maxsize=4)
+def _landlock_plan(home: str, here: str) -> tuple[str, ...]:
+    covered, shown = _plan(home, here)
+    hidden = [*covered, *(_real(p) for p in LANDLOCK_HIDDEN if os.path.lexists(p))]
+    return (*_readable_around(hidden), *shown)
+
+
+def landlock_rules(visible: list[str], writable: str) -> dict[str, list[str]]:
+    """What a Landlock-restricted job may read (``read``) and write (``write``): as at the
+    bubblewrap level, everything but the homes, /run, the project checkout and the
+    host's directory, plus what the job needs of those and the ``visible`` paths; and
+    neither /tmp nor devices, except ``writable`` (its scratch directory). The project
+    checkout may be listed (``list``: names, for imports), not read."""
+    home, here = os.environ.get("HOME", ""), _host_directory()
+    readable = list(_landlock_plan(home, here))
+    homes = _homes(home)
+    project = _real(PROJECT_ROOT)
+    for path in visible:
+        path = _real(path)
+        if os.path.exists(path) and path != project:
+            readable += _expand(path, homes)
+    return {"read": readable, "write": [_real(writable)], "list": [project]}

@@ -9,6 +9,8 @@ and no capabilities. ``rlimit``: the job runs as the user, limited in time,
 memory, file size and processes, in a scratch working directory, but able to
 read and write what the user can (their secrets too), to read the environment of
 the user's other processes (API keys) and to use the network.
+Where the kernel has Landlock, the rlimit level also keeps the job from the
+user's files, other processes and (ABI 4 and later) TCP (``landlock.py``).
 ``TRACE_ENGINE_ISOLATION=rlimit`` forces the weaker level (for comparison, or
 where bwrap is installed but cannot create namespaces).
 """
@@ -21,7 +23,7 @@ import shutil
 import subprocess
 
 from trace_engine.errors import TraceEngineError
-from workflows.isolation import hidden
+from workflows.isolation import hidden, landlock
 
 BUBBLEWRAP = "bubblewrap"
 RLIMIT = "rlimit"
@@ -34,6 +36,12 @@ DESCRIPTIONS = {
     "the code can read and write the user's files, read other processes' environments "
     "(API keys) and use the network; install bubblewrap to contain it)",
 }
+RLIMIT_WITH_LANDLOCK = (
+    "rlimit with Landlock (time, memory, file-size and process limits; writes only to a "
+    "scratch directory; the user's home, project and /tmp unreadable; cannot inspect "
+    "other processes{more}; no capabilities)"
+)
+LANDLOCK_MORE = {4: ", no TCP connections", 6: ", no TCP connections, cannot signal them"}
 
 
 class IsolationError(TraceEngineError, RuntimeError):
@@ -105,6 +113,11 @@ def available_level() -> str:
 
 def describe(level: str) -> str:
     """One line saying what ``level`` protects against, for reports and ``--help``."""
+    if level == RLIMIT:
+        version = landlock.abi()
+        if version:
+            more = LANDLOCK_MORE[6 if version >= 6 else 4] if version >= 4 else ""
+            return RLIMIT_WITH_LANDLOCK.format(more=more)
     return DESCRIPTIONS[level]
 
 

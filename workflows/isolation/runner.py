@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workflows.isolation import levels
+from workflows.isolation import hidden, levels
 from workflows.isolation.cgroup import PidsCgroup
 from workflows.isolation.limits import Limits
 
@@ -207,6 +207,10 @@ def _run(job: Job, limits: Limits, level: str, scratch: Path, cgroup: PidsCgroup
         "cpu_s": limits.cpu_seconds,
         "host_pid": os.getpid() if level == levels.RLIMIT else None,
     }
+    if level == levels.RLIMIT:
+        config["landlock"] = hidden.landlock_rules(
+            [config["cwd"], *config["sys_path"]], str(scratch)
+        )
     config_path = scratch / "config.json"
     config_path.write_text(json.dumps(config), encoding="utf-8")
     argv = [

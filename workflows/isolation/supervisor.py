@@ -6,13 +6,15 @@ Started by :func:`workflows.isolation.runner.run_isolated` as
 child), asks to be signalled when its parent dies, forks the job under its
 resource limits, and when the job ends (or the host asks it to stop, or the
 host dies) kills every remaining descendant and reaps them all before it
-exits. It reports the job's exit status, its wall time and the CPU time of
+exits. The job gets no capabilities, and at the rlimit level the Landlock
+rules the host computed (``landlock.py``). It reports the job's exit status, its wall time and the CPU time of
 the job and all its descendants (``wait4``) on a pipe only it holds: the job
 can neither see that pipe nor read this process's memory (it is marked not
 dumpable). Standard library only; it never imports the project.
 """
 
 import ctypes
+import importlib.util
 import json
 import os
 import resource
@@ -103,6 +105,17 @@ def _limit(config):
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
 
+def _confine(rules):
+    """Landlock ``rules`` where given (the rlimit level), then no privileges either way."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "landlock.py")
+    spec = importlib.util.spec_from_file_location("_trace_engine_landlock", path)
+    landlock = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(landlock)
+    if rules:
+        landlock.restrict(rules["read"], rules["write"], rules.get("list", ()))
+    landlock.drop_privileges()
+
+
 def _register_bare_packages(packages):
     """Make ``name -> directory`` importable as packages whose ``__init__`` never runs:
     their submodules load directly, without what the package imports for the host."""
@@ -127,6 +140,7 @@ def _run_job(config, input_fd, output_fd):
         os.close(output_fd)
         _limit(config)
         os.chdir(config["cwd"])
+        _confine(config.get("landlock"))
         os.environ["TRACE_ENGINE_RESULT_FD"] = str(config["result_fd"])
         sys.path[:0] = config["sys_path"]
         _register_bare_packages(config.get("bare_packages", {}))
