@@ -52,7 +52,10 @@ class Module:
         return {name: p.data for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Set every parameter from ``state``; all values are validated before any is set."""
+        """Set every parameter from ``state``; all values are validated before any is set.
+
+        A list for a parameter that holds a tuple is read as a tuple (JSON has no
+        tuples); a parameter whose value is already equal is left untouched."""
         if not isinstance(state, dict):
             raise StateError(
                 f"state must be a dict of parameter values, got {type(state).__name__}"
@@ -73,11 +76,15 @@ class Module:
                 )
             )
         try:
-            checked = {name: params[name].validate(value) for name, value in state.items()}
+            checked = {
+                name: params[name].validate(_as_held(params[name].data, value))
+                for name, value in state.items()
+            }
         except InvalidUpdate as exc:
             raise StateError(f"state for {type(self).__qualname__} was refused: {exc}") from exc
         for name, value in checked.items():
-            params[name].set(value)
+            if value != params[name].data or type(value) is not type(params[name].data):
+                params[name].set(value)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the parameters as human-readable JSON, atomically."""
@@ -116,6 +123,11 @@ def model(cls: type) -> type:
         (cls, Module),
         {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__},
     )
+
+
+def _as_held(current: Any, value: Any) -> Any:
+    """``value`` as a tuple where the parameter holds one and JSON gave a list."""
+    return tuple(value) if isinstance(current, tuple) and isinstance(value, list) else value
 
 
 def _class_path(cls: type) -> str:

@@ -9,18 +9,20 @@ checkpoint stays intact. A run whose steps fail (the LLM unreachable, replies
 that cannot be read) stops after ``max_errors`` failures in a row and ends
 ``failed``, as does one in which every step failed; :meth:`Trainer.fit` then
 raises :class:`TrainingFailed`, so no failure passes for a result.
+
+This module is the loop; its collaborators live in :mod:`workflows.training`
+(evaluation, parameter state, best tracking, the run log, the checkpointed run
+state, progress).
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,49 +34,46 @@ from optimizers.base import (
     failures_reported_by_caller,
 )
 from optimizers.protocol import OptimizerProtocol
-from trace_engine.errors import ExecutionError, StateError, TraceEngineError
+from trace_engine.errors import StateError, TraceEngineError
 from trace_engine.extras import check_extra
-from trace_engine.files import atomic_write_json, atomic_write_text
-from trace_engine.graph import unique_labels
-from trace_engine.llm.errors import LLMError
-from trace_engine.llm.meter import Budget, BudgetExceeded, get_meter
+from trace_engine.llm.meter import Budget, BudgetExceeded
 from trace_engine.modules import Module
-from trace_engine.nodes import Node, Parameter
-from workflows.checkpoint import (
-    CHECKPOINT_FILE,
-    CheckpointError,
-    checkpoint_path,
-    decode_state,
-    encode_state,
-    read_checkpoint,
-    write_checkpoint,
-)
+from trace_engine.nodes import Parameter
+from workflows.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from workflows.run_lock import run_lock
-from workflows.training_report import plot_history, summary_table
+from workflows.training.best import BestTracker
+from workflows.training.evaluation import Evaluation, Evaluator, Scored
+from workflows.training.parameters import named_parameters, trained_module
+from workflows.training.progress import Progress
+from workflows.training.run_log import (
+    LOG_FILE,
+    PARAMETERS_FILE,
+    PLOT_FILE,
+    RUN_OUTPUTS,
+    SUMMARY_FILE,
+    close_record,
+    new_record,
+    short,
+    write_log,
+    write_outputs,
+)
+from workflows.training.run_state import RunState, checkpoint_state, read_run_state
+from workflows.training.usage import add_usage
+
+__all__ = [
+    "LOG_FILE",
+    "PARAMETERS_FILE",
+    "PLOT_FILE",
+    "RUN_OUTPUTS",
+    "SUMMARY_FILE",
+    "Evaluation",
+    "TrainResult",
+    "Trainer",
+    "TrainingFailed",
+    "named_parameters",
+]
 
 log = logging.getLogger(__name__)
-
-LOG_FILE = "steps.jsonl"
-PLOT_FILE = "progress.png"
-SUMMARY_FILE = "summary.txt"
-PARAMETERS_FILE = "parameters.json"
-RUN_OUTPUTS = (CHECKPOINT_FILE, LOG_FILE, PLOT_FILE, SUMMARY_FILE, PARAMETERS_FILE)
-"""The files a run writes in its directory."""
-
-
-@dataclass
-class Evaluation:
-    """How one example went: a score in [0, 1] (higher is better) and feedback.
-
-    ``output`` is the traced output node that receives ``feedback`` during
-    training; without it the example counts for the score but teaches nothing.
-    ``details`` is free-form data kept for reports (e.g. which tests failed).
-    """
-
-    score: float
-    feedback: Any = ""
-    output: Node | None = None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,42 +114,6 @@ class TrainingFailed(TraceEngineError, RuntimeError):
         self.result = result
 
 
-def named_parameters(module_or_params: Module | Sequence[Parameter]) -> list[tuple[str, Parameter]]:
-    """``(name, parameter)`` pairs from a module or a list of parameters (names must be unique)."""
-    if isinstance(module_or_params, Module):
-        pairs = module_or_params.named_parameters()
-    else:
-        params = list(module_or_params)
-        for p in params:
-            if not isinstance(p, Parameter):
-                raise TypeError(
-                    f"Trainer needs a Module or a list of Parameters; got {type(p).__name__}: {p!r:.80}"
-                )
-        pairs = list(zip(unique_labels(params), params))
-    if not pairs:
-        raise ValueError("Trainer got no trainable parameters")
-    names = [n for n, _ in pairs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"parameter names must be unique; repeated: {', '.join(duplicates)}")
-    return pairs
-
-
-def _as_evaluation(value: Any, index: int) -> Evaluation:
-    if isinstance(value, Evaluation):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Evaluation(score=float(value))
-    raise TypeError(
-        f"evaluate() must return an Evaluation or a number; for example {index} it returned "
-        f"{type(value).__name__}: {value!r:.80}"
-    )
-
-
-def _usage_totals() -> dict[str, Any]:
-    return {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
-
-
 class Trainer:
     """Optimize the parameters of ``module_or_params`` on ``train`` with ``optimizer``.
 
@@ -159,7 +122,9 @@ class Trainer:
     takes ``batch_size`` examples (reshuffled each epoch with ``seed``),
     evaluates them on ``parallel`` threads, and calls ``optimizer.step()``.
     Every ``val_every`` steps the parameters are scored on ``val`` and the best
-    values are kept (and restored at the end when ``restore_best``). A batch in
+    values are kept (and restored at the end when ``restore_best``); where the
+    validation examples form tasks with independent parameters, each task's best
+    values are kept (see :mod:`workflows.training.best`). A batch in
     which every example already scores ``perfect_score`` needs no step (no LLM
     call). The run stops at ``max_steps``, after ``epochs``, when the validation
     score reaches ``stop_at_score``, when ``budget`` is spent, when ``time_limit``
@@ -211,19 +176,19 @@ class Trainer:
             raise ValueError(f"val_every must be >= 1, got {val_every}")
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs a checkpoint_dir to resume from")
-        self.params = named_parameters(module_or_params)
+        self.module = trained_module(module_or_params)
+        self.params = self.module.named_parameters()
         self.optimizer = optimizer
         self.train = list(train)
         self.val = list(val) if val else None
         self.test = list(test) if test else None
-        self.evaluate = evaluate
+        self.evaluator = Evaluator(evaluate, parallel=parallel)
         self.batch_size = min(batch_size, len(self.train))
         self.epochs = epochs
         self.steps_per_epoch = math.ceil(len(self.train) / self.batch_size)
         total = self.steps_per_epoch * epochs
         self.max_steps = total if max_steps is None else min(max_steps, total)
         self.budget = Budget(max_usd=budget) if isinstance(budget, (int, float)) else budget
-        self.parallel = parallel
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.resume = resume
         self.workflow = workflow
@@ -240,26 +205,27 @@ class Trainer:
         self.on_step = on_step
         self.time_limit = time_limit
         self.max_errors = check_max_errors(max_errors)
-        self._reset_state()
-
-    # ----- state -----------------------------------------------------------------
-
-    def _reset_state(self) -> None:
-        self.step = 0
-        self.epoch = 0
-        self.position = 0
-        self.order: list[int] = []
-        self.history: list[dict[str, Any]] = []
-        self.best_score: float | None = None
-        self.best_step: int | None = None
-        self.best_values: dict[str, Any] | None = None
-        self.initial_score: float | None = None
-        self.usage = _usage_totals()
-        self.wall_time = 0.0
+        self.run = RunState()
+        self.best = BestTracker(self.params)
         self._gave_up: str | None = None
 
+    # ----- parameters and state ---------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        """Steps done so far (over every session of the run)."""
+        return self.run.step
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return self.run.history
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        return self.run.usage
+
     def parameter_values(self) -> dict[str, Any]:
-        return {name: p.data for name, p in self.params}
+        return self.module.state_dict()
 
     def load_parameter_values(self, values: dict[str, Any]) -> None:
         """Set every parameter from ``values``; all are validated before any is set.
@@ -267,28 +233,7 @@ class Trainer:
         A module's parameters are matched by their dotted names, a list's by their
         labels (numbered in order where two share one).
         """
-        by_name = dict(self.params)
-        missing = sorted(set(by_name) - set(values))
-        unexpected = sorted(set(values) - set(by_name))
-        if missing or unexpected:
-            raise StateError(
-                "saved parameters do not fit this job: "
-                + "; ".join(
-                    x
-                    for x in (
-                        f"missing {', '.join(missing)}" if missing else "",
-                        f"unexpected {', '.join(unexpected)}" if unexpected else "",
-                    )
-                    if x
-                )
-            )
-        checked = {name: by_name[name].validate(value) for name, value in values.items()}
-        for name, value in checked.items():
-            current = by_name[name].data
-            if isinstance(current, tuple) and isinstance(value, list):
-                value = tuple(value)
-            if value != current:
-                by_name[name].set(value)
+        self.module.load_state_dict(values)
 
     def _epoch_order(self, epoch: int) -> list[int]:
         order = list(range(len(self.train)))
@@ -296,120 +241,54 @@ class Trainer:
             random.Random(f"{self.seed}:{epoch}").shuffle(order)
         return order
 
-    def _state(self) -> dict[str, Any]:
-        optimizer_state = self.optimizer.state_dict()
-        return {
-            "workflow": self.workflow,
-            "step": self.step,
-            "epoch": self.epoch,
-            "position": self.position,
-            "order": self.order,
-            "seed": self.seed,
-            "n_train": len(self.train),
-            "batch_size": self.batch_size,
-            "parameters": encode_state(self.parameter_values(), "the parameters"),
-            "best": {
-                "score": self.best_score,
-                "step": self.best_step,
-                "parameters": encode_state(self.best_values, "the best parameters"),
-            },
-            "initial_score": self.initial_score,
-            "optimizer": encode_state(optimizer_state, "the optimizer state"),
-            "history": self.history,
-            "usage": self.usage,
-            "wall_time": self.wall_time,
-        }
+    def _save(self) -> None:
+        if self.checkpoint_dir is None:
+            return
+        state = checkpoint_state(
+            self.run,
+            workflow=self.workflow,
+            seed=self.seed,
+            n_train=len(self.train),
+            batch_size=self.batch_size,
+            parameters=self.parameter_values(),
+            best=self.best.state(),
+            best_values=self.best.values,
+            initial_score=self.best.initial_score,
+            optimizer=self.optimizer.state_dict(),
+        )
+        write_checkpoint(self.checkpoint_dir, state)
+        write_log(self.checkpoint_dir, self.run.history)
 
-    def _load_state(self, state: dict[str, Any]) -> None:
-        path = checkpoint_path(self.checkpoint_dir)
-        for key, have in (("n_train", len(self.train)), ("batch_size", self.batch_size)):
-            if state.get(key) != have:
-                raise CheckpointError(
-                    f"the checkpoint in {self.checkpoint_dir} was made with {key}={state.get(key)}, "
-                    f"this run has {key}={have}; resume with the same data and settings"
-                )
+    def _load(self, state: dict[str, Any]) -> None:
+        assert self.checkpoint_dir is not None
+        saved = read_run_state(
+            state, self.checkpoint_dir, n_train=len(self.train), batch_size=self.batch_size
+        )
         try:
-            step, epoch, position = (int(state[k]) for k in ("step", "epoch", "position"))
-            order, history = list(state["order"]), list(state["history"])
-            best = state["best"]
-            best_score, best_step = best["score"], best["step"]
-            best_values = decode_state(best["parameters"])
-            usage = {**_usage_totals(), **state["usage"]}
-            wall_time = float(state.get("wall_time", 0.0))
-            parameters = decode_state(state["parameters"])
-            optimizer_state = decode_state(state["optimizer"])
-        except KeyError as exc:
-            raise CheckpointError(
-                f"{path} is damaged: it has no {exc}; start the run again in a new directory"
-            ) from None
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise CheckpointError(
-                f"{path} is damaged ({exc}); start the run again in a new directory"
-            ) from None
-        try:
-            self.load_parameter_values(parameters)
-            if optimizer_state is not None:
-                self.optimizer.load_state_dict(optimizer_state)
+            self.load_parameter_values(saved.parameters)
+            if saved.optimizer is not None:
+                self.optimizer.load_state_dict(saved.optimizer)
+            self.best.load(saved.best, saved.best_values)
         except (StateError, ValueError, TypeError, KeyError) as exc:
             raise CheckpointError(
                 f"the checkpoint in {self.checkpoint_dir} does not fit this job: {exc}"
             ) from None
-        self.step, self.epoch, self.position = step, epoch, position
-        self.order, self.history = order, history
-        self.best_score, self.best_step, self.best_values = best_score, best_step, best_values
-        self.initial_score = state.get("initial_score")
-        self.usage = usage
-        self.wall_time = wall_time
-
-    def _save(self) -> None:
-        if self.checkpoint_dir is None:
-            return
-        write_checkpoint(self.checkpoint_dir, self._state())
-        lines = "".join(_json_line(r) for r in self.history)
-        atomic_write_text(self.checkpoint_dir / LOG_FILE, lines)
+        self.best.initial_score = saved.initial_score
+        self.run = saved.run
 
     # ----- evaluation ------------------------------------------------------------
 
-    def _evaluate_one(self, example: Any, index: int) -> tuple[Evaluation, dict[str, Any]]:
-        with get_meter().tag("trainer.evaluate") as used:
-            try:
-                result = self.evaluate(example)
-            except ExecutionError as exc:
-                if isinstance(exc.exception, (LLMError, BudgetExceeded)):
-                    # the model failed or the money ran out, not the program: no score to give
-                    raise exc.exception from exc
-                result = Evaluation(
-                    score=0.0,
-                    feedback=f"the program raised {exc}",
-                    output=exc.exception_node,
-                )
-        return _as_evaluation(result, index), used.as_dict()
-
     def evaluate_all(self, examples: Sequence[Any]) -> list[Evaluation]:
         """Evaluate ``examples`` on ``parallel`` threads; results in example order."""
-        results = self._evaluate_many(examples)
-        return [r for r, _ in results]
+        return self.evaluator.many(examples).evaluations
 
-    def _evaluate_many(self, examples: Sequence[Any]) -> list[tuple[Evaluation, dict[str, Any]]]:
-        if self.parallel == 1 or len(examples) == 1:
-            return [self._evaluate_one(x, i) for i, x in enumerate(examples)]
-        pool = ThreadPoolExecutor(max_workers=min(self.parallel, len(examples)))
-        try:
-            futures = [
-                pool.submit(contextvars.copy_context().run, self._evaluate_one, x, i)
-                for i, x in enumerate(examples)
-            ]
-            return [f.result() for f in futures]
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    def _score(self, examples: Sequence[Any]) -> tuple[float, dict[str, Any], list[float]]:
-        results = self._evaluate_many(examples)
-        usage = _usage_totals()
-        for _, used in results:
-            _add_usage(usage, used)
-        scores = [r.score for r, _ in results]
-        return sum(scores) / len(scores), usage, scores
+    def _validate(self, record: dict[str, Any], usage: dict[str, Any], step: int) -> None:
+        """Score the current values on ``val`` into ``record``; keep them if they are best."""
+        assert self.val
+        scored = self.evaluator.many(self.val)
+        add_usage(usage, scored.usage)
+        record["val_score"], record["val_scores"] = scored.mean, scored.scores
+        self.best.update(step, scored.evaluations, self.parameter_values())
 
     # ----- the loop --------------------------------------------------------------
 
@@ -426,7 +305,7 @@ class Trainer:
                 read_checkpoint(self.checkpoint_dir, self.workflow)  # before the lock makes a file
             with run_lock(self.checkpoint_dir):
                 if self.resume:
-                    self._load_state(read_checkpoint(self.checkpoint_dir, self.workflow))
+                    self._load(read_checkpoint(self.checkpoint_dir, self.workflow))
                 result = self._fit_budgeted()
         if result.status == "failed":
             raise TrainingFailed(result)
@@ -446,7 +325,12 @@ class Trainer:
 
     def _fit(self) -> TrainResult:
         status, message = "completed", ""
-        bar = self._progress_bar()
+        bar = Progress(
+            self.progress,
+            total=self.max_steps,
+            done=self.step,
+            label=self.workflow.split(":")[0],
+        )
         started = time.perf_counter()
         try:
             if self.step == 0 and not self.history:
@@ -476,7 +360,7 @@ class Trainer:
                 status, message = (
                     "target_reached",
                     (
-                        f"validation score {self.best_score:.3f} reached the target {self.stop_at_score}"
+                        f"validation score {self.best.score:.3f} reached the target {self.stop_at_score}"
                     ),
                 )
             else:
@@ -486,9 +370,8 @@ class Trainer:
         except KeyboardInterrupt:
             status, message = "interrupted", "stopped: interrupted (Ctrl-C)"
         finally:
-            self.wall_time += time.perf_counter() - started
-            if bar is not None:
-                bar.close()
+            self.run.wall_time += time.perf_counter() - started
+            bar.close()
         if (
             status in ("budget_exceeded", "interrupted", "failed")
             and self.checkpoint_dir is not None
@@ -512,106 +395,73 @@ class Trainer:
         return count
 
     def _target_reached(self) -> bool:
-        return (
-            self.stop_at_score is not None
-            and self.best_score is not None
-            and self.best_score >= self.stop_at_score
-        )
+        best = self.best.score
+        return self.stop_at_score is not None and best is not None and best >= self.stop_at_score
 
     def _baseline(self) -> None:
         """Score the starting parameters on ``val`` (step 0) so improvement can be measured."""
-        record = self._empty_record(0)
+        record = new_record(0, self.run.epoch)
         if self.val:
-            score, used, record["val_scores"] = self._score(self.val)
-            _add_usage(record, used)
-            _add_usage(self.usage, used)
-            self.initial_score = self.best_score = record["val_score"] = score
-            self.best_step = 0
-            self.best_values = self.parameter_values()
-        record["best_score"] = self.best_score
-        self._close_record(record, 0.0)
+            self._validate(record, record, 0)
+            add_usage(self.usage, record)
+            self.best.initial_score = record["val_score"]
+        record["best_score"] = self.best.score
+        close_record(record, 0.0, self.usage)
+        self.history.append(record)
         self._save()
 
-    def _empty_record(self, step: int) -> dict[str, Any]:
-        return {
-            "step": step,
-            "epoch": self.epoch,
-            "examples": [],
-            "train_score": None,
-            "val_score": None,
-            "val_scores": None,
-            "best_score": None,
-            "skipped": False,
-            "applied": [],
-            "rejected": {},
-            "error": None,
-            "reasoning": "",
-            "feedback": [],
-            **_usage_totals(),
-        }
-
-    def _close_record(self, record: dict[str, Any], seconds: float) -> None:
-        record["seconds"] = round(seconds, 3)
-        record["cum_tokens"] = self.usage["prompt_tokens"] + self.usage["completion_tokens"]
-        record["cum_cost"] = self.usage["cost"]
-        self.history.append(record)
-
     def _next_batch(self) -> tuple[int, int, list[int]]:
-        epoch, position, order = self.epoch, self.position, self.order
+        epoch, position, order = self.run.epoch, self.run.position, self.run.order
         if not order or position >= len(order):
             if order:
                 epoch += 1
             order, position = self._epoch_order(epoch), 0
         return epoch, position, order
 
-    def _run_step(self, bar: Any) -> None:
+    def _run_step(self, bar: Progress) -> None:
         start = time.perf_counter()
         snapshot = self.parameter_values()
         epoch, position, order = self._next_batch()
         indices = order[position : position + self.batch_size]
-        record = self._empty_record(self.step + 1)
-        record["epoch"] = epoch
+        record = new_record(self.step + 1, epoch)
         record["examples"] = indices
-        usage = _usage_totals()
+        usage: dict[str, Any] = {}
         try:
-            results = self._evaluate_many([self.train[i] for i in indices])
-            for _, used in results:
-                _add_usage(usage, used)
-            evaluations = [r for r, _ in results]
-            record["train_score"] = sum(e.score for e in evaluations) / len(evaluations)
-            record["train_scores"] = [e.score for e in evaluations]
-            record["feedback"] = [_short(e.feedback) for e in evaluations]
-            perfect = self.perfect_score is not None and all(
-                e.score >= self.perfect_score for e in evaluations
-            )
-            if perfect:
-                record["skipped"] = True
-            else:
-                self._optimizer_step(evaluations, record, usage)
+            scored = self.evaluator.many([self.train[i] for i in indices])
+            add_usage(usage, scored.usage)
+            self._train_on(scored, record, usage)
             if self.val and (self.step + 1) % self.val_every == 0:
-                score, used, record["val_scores"] = self._score(self.val)
-                _add_usage(usage, used)
-                record["val_score"] = score
-                if self.best_score is None or score > self.best_score:
-                    self.best_score, self.best_step = score, self.step + 1
-                    self.best_values = self.parameter_values()
+                self._validate(record, usage, self.step + 1)
         except BaseException:
             self.load_parameter_values(snapshot)
             raise
-        _add_usage(record, usage)
-        _add_usage(self.usage, usage)
-        record["best_score"] = self.best_score
-        self.step += 1
-        self.epoch, self.position, self.order = epoch, position + len(indices), order
-        self._close_record(record, time.perf_counter() - start)
+        add_usage(record, usage)
+        add_usage(self.usage, usage)
+        record["best_score"] = self.best.score
+        self.run.step += 1
+        self.run.epoch, self.run.position, self.run.order = epoch, position + len(indices), order
+        close_record(record, time.perf_counter() - start, self.usage)
+        self.history.append(record)
         self._save()
         if record["error"]:
             self._note_failure(record)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(_postfix(record, self.usage))
+        bar.step_done(record, self.usage)
         if self.on_step is not None:
             self.on_step(record)
+
+    def _train_on(self, scored: Scored, record: dict[str, Any], usage: dict[str, Any]) -> None:
+        """Record the batch's scores and step the optimizer unless the batch is perfect."""
+        evaluations = scored.evaluations
+        record["train_score"] = scored.mean
+        record["train_scores"] = scored.scores
+        record["feedback"] = [short(e.feedback) for e in evaluations]
+        perfect = self.perfect_score is not None and all(
+            e.score >= self.perfect_score for e in evaluations
+        )
+        if perfect:
+            record["skipped"] = True
+        else:
+            self._optimizer_step(evaluations, record, usage)
 
     def _note_failure(self, record: dict[str, Any]) -> None:
         """Say that the step failed, now; give up after ``max_errors`` in a row."""
@@ -646,8 +496,8 @@ class Trainer:
         record["applied"] = sorted(result.applied)
         record["rejected"] = {k: str(v) for k, v in result.rejected.items()}
         record["error"] = str(result.error) if result.error else None
-        record["reasoning"] = _short(result.reasoning or "", 600)
-        _add_usage(
+        record["reasoning"] = short(result.reasoning or "", 600)
+        add_usage(
             usage,
             {
                 "calls": result.calls,
@@ -657,90 +507,39 @@ class Trainer:
             },
         )
 
-    def _progress_bar(self) -> Any:
-        if not self.progress:
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(
-            total=self.max_steps,
-            initial=self.step,
-            desc=self.workflow.split(":")[0],
-            unit="step",
-            leave=True,
-            disable=None,  # off when standard error is not a terminal
-        )
-
     # ----- the end ---------------------------------------------------------------
 
     def _finish(self, status: str, message: str) -> TrainResult:
         interrupted = status in ("budget_exceeded", "interrupted", "failed")
-        if self.restore_best and self.best_values is not None:
-            self.load_parameter_values(self.best_values)
-        final_score = self.best_score
+        best_values = self.best.values
+        if self.restore_best and best_values is not None:
+            self.load_parameter_values(best_values)
         test_score = None
         if self.test and not interrupted:
             try:
-                test_score, used, _ = self._score(self.test)
-                _add_usage(self.usage, used)
+                scored = self.evaluator.many(self.test)
+                test_score = scored.mean
+                add_usage(self.usage, scored.usage)
             except (BudgetExceeded, KeyboardInterrupt):
                 message += "; the test split was not scored"
-        files = self._write_outputs()
+        files = write_outputs(
+            self.checkpoint_dir,
+            self.history,
+            self.parameter_values(),
+            plot=self.plot,
+            title=self.workflow,
+        )
         return TrainResult(
             status=status,
             message=message,
             steps=self.step,
-            initial_score=self.initial_score,
-            best_score=self.best_score,
-            best_step=self.best_step,
-            final_score=final_score,
+            initial_score=self.best.initial_score,
+            best_score=self.best.score,
+            best_step=self.best.step,
+            final_score=self.best.score,
             test_score=test_score,
             history=list(self.history),
             usage=dict(self.usage),
-            wall_time=self.wall_time,
+            wall_time=self.run.wall_time,
             files=files,
         )
-
-    def _write_outputs(self) -> dict[str, str]:
-        if self.checkpoint_dir is None:
-            return {}
-        directory = self.checkpoint_dir
-        files = {
-            "checkpoint": str(directory / CHECKPOINT_FILE),
-            "log": str(directory / LOG_FILE),
-            "summary": str(directory / SUMMARY_FILE),
-            "parameters": str(directory / PARAMETERS_FILE),
-        }
-        atomic_write_text(directory / SUMMARY_FILE, summary_table(self.history) + "\n")
-        atomic_write_json(directory / PARAMETERS_FILE, self.parameter_values())
-        if self.plot:
-            plot_history(self.history, directory / PLOT_FILE, title=self.workflow)
-            files["plot"] = str(directory / PLOT_FILE)
-        return files
-
-
-def _add_usage(into: dict[str, Any], used: dict[str, Any]) -> None:
-    for key in ("calls", "prompt_tokens", "completion_tokens", "cost"):
-        into[key] = into.get(key, 0) + (used.get(key) or 0)
-
-
-def _short(value: Any, limit: int = 300) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _json_line(record: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
-
-
-def _postfix(record: dict[str, Any], usage: dict[str, Any]) -> str:
-    parts = []
-    if record.get("train_score") is not None:
-        parts.append(f"train={record['train_score']:.2f}")
-    if record.get("val_score") is not None:
-        parts.append(f"val={record['val_score']:.2f}")
-    parts.append(f"tokens={usage['prompt_tokens'] + usage['completion_tokens']}")
-    parts.append(f"cost=${usage['cost']:.4f}")
-    return " ".join(parts)

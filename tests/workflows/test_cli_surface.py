@@ -96,6 +96,7 @@ def test_a_run_whose_steps_all_fail_exits_1_with_each_error_on_stderr(tmp_path):
         )
     assert done.returncode == 1, done.stderr
     assert "failed: every step failed" in done.stdout
+    assert "step 1 failed" in done.stdout and "step 2 failed" in done.stdout  # also with -q
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert any("step 1 failed" in w and "401" in w for w in warnings), done.stderr
     assert any("step 2 failed" in w for w in warnings), done.stderr

@@ -257,6 +257,9 @@ def print_result(result: Any) -> None:
 
     u = result.usage
     print(f"\n{result.status}: {result.message}")
+    if result.status == "failed":
+        for step, error in result.errors:
+            print(f"  step {step} failed: {' '.join(str(error).split())}")
     print(
         f"validation score: {score(result.initial_score)} at the start, best {score(result.best_score)}"
         + (f" (step {result.best_step})" if result.best_step is not None else "")

@@ -1,0 +1,10 @@
+"""The Trainer's collaborators, one idea each; :mod:`workflows.trainer` is the loop.
+
+- :mod:`.evaluation`: what an evaluation returns and how examples are scored (in parallel);
+- :mod:`.parameters`: the trained parameters by name, their state through ``Module``;
+- :mod:`.best`: the best parameters seen on validation, per task where tasks are independent;
+- :mod:`.run_log`: step records, ``steps.jsonl`` and the files a finished run leaves;
+- :mod:`.run_state`: the run's position and history, to and from the JSON checkpoint;
+- :mod:`.progress`: the progress bar and the warning a failed step gives;
+- :mod:`.archive_steps`: a Trainer step as one step of an archive search.
+"""
