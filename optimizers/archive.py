@@ -24,6 +24,11 @@ Each step
 
 Every child is evaluated by the job's ``evaluate(assignment)`` (run through
 whatever sandbox the job uses) unless the same assignment was evaluated before.
+A step in which every proposal failed (LLM errors, unreadable replies, invalid
+code) and nothing new was found is a failed step; :meth:`ArchiveSearch.run`
+stops after ``max_errors`` of them in a row. The Trainer runs the search one
+step per training step, scoring candidates on the training split
+(:mod:`workflows.training.archive_steps`).
 LLM calls go through the optimizer, so its :class:`~trace_engine.llm.Budget`
 (calls, tokens, USD) bounds the search; the archive is JSON
 (:meth:`ArchiveSearch.state_dict`), so a run resumes where it stopped, its
@@ -38,9 +43,16 @@ import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from optimizers.base import STEP_ERRORS, Optimizer, StepResult, charge
+from optimizers.base import (
+    STEP_ERRORS,
+    Optimizer,
+    StepResult,
+    charge,
+    check_max_errors,
+    failed_in_a_row,
+)
 from optimizers.code_replies import code_reply_format, split_code
 from optimizers.problem import show_feedback
 from optimizers.prompts import MERGE_FEEDBACK, MERGE_JSON_REPLY, MERGE_TASK, MERGE_VERSION
@@ -60,12 +72,15 @@ class Outcome:
     ``descriptor`` is any JSON value naming the candidate's kind (its cell);
     ``output``, when given, is the traced output the feedback belongs to, so that
     an expansion shows the optimizer the whole computation, not just the values.
+    ``outputs``: several traced outputs, each with its own feedback and score
+    (a candidate scored on many examples); an expansion feeds each its own.
     """
 
     score: float
     feedback: Any
     descriptor: Any
     output: Node | ExecutionError | None = None
+    outputs: list[tuple[Node | ExecutionError, Any, float]] | None = None
 
 
 @dataclass
@@ -94,6 +109,8 @@ class Cell:
 
 
 Evaluate = Callable[[dict[str, Any]], "Outcome | tuple"]
+Feedback = list[tuple[Node | ExecutionError, Any, float]]
+"""Traced outputs with their feedback and score: what an expansion feeds the optimizer."""
 
 
 def assignment_key(values: Mapping[str, Any]) -> str:
@@ -120,6 +137,14 @@ def _spent(*parts: UsageStats) -> dict[str, float]:
     return {k: sum(getattr(p, k) for p in parts) for k in SPENT}
 
 
+def _feedback_of(outcome: Outcome, feedback: str) -> Feedback:
+    """The traced outputs an expansion feeds: each of ``outputs`` with its own feedback,
+    else ``output`` with the candidate's ``feedback``, else none."""
+    if outcome.outputs is not None:
+        return list(outcome.outputs)
+    return [] if outcome.output is None else [(outcome.output, feedback, float(outcome.score))]
+
+
 def _outcome(found: Any) -> Outcome:
     if isinstance(found, Outcome):
         outcome = found
@@ -141,16 +166,19 @@ class ArchiveSearch:
 
     ``evaluate(assignment) -> Outcome | (score, feedback, descriptor)`` gets every
     parameter's value by name (the parameters are also set to them while it runs);
-    higher scores are better. Each step expands the ``expand`` cells of highest
-    priority (``branch`` children each) and makes ``crossovers`` crossovers.
-    ``score_weight``, ``novelty_weight`` and ``rarity_weight`` weigh the priority's
-    parts; ``stop_at``: :meth:`run` stops once an elite scores at least this.
+    higher scores are better. ``None``: set ``evaluate`` before the first step (the
+    Trainer sets it to score candidates on its training split). Each step expands
+    the ``expand`` cells of highest priority (``branch`` children each) and makes
+    ``crossovers`` crossovers. ``score_weight``, ``novelty_weight`` and
+    ``rarity_weight`` weigh the priority's parts; ``stop_at``: :meth:`run` stops
+    once an elite scores at least this. ``max_errors``: :meth:`run` stops after
+    this many failed steps in a row (default: the optimizer's; ``None``: never).
     """
 
     def __init__(
         self,
         optimizer: Optimizer,
-        evaluate: Evaluate,
+        evaluate: Evaluate | None = None,
         *,
         expand: int = 2,
         branch: int = 1,
@@ -160,10 +188,11 @@ class ArchiveSearch:
         rarity_weight: float = 1.0,
         stop_at: float | None = None,
         seed: int = 0,
+        max_errors: int | None | Literal["optimizer"] = "optimizer",
     ):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"ArchiveSearch needs an Optimizer, got {type(optimizer).__name__}")
-        if not callable(evaluate):
+        if evaluate is not None and not callable(evaluate):
             raise TypeError("evaluate must be a callable assignment -> Outcome")
         for label, value, least in (("expand", expand, 1), ("branch", branch, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
@@ -178,6 +207,9 @@ class ArchiveSearch:
         self.weights = (score_weight, novelty_weight, rarity_weight)
         self.stop_at = stop_at
         self.seed = seed
+        self.max_errors = (
+            optimizer.max_errors if max_errors == "optimizer" else check_max_errors(max_errors)
+        )
         self.parameters: list[Parameter] = optimizer.parameters
         self.candidates: dict[str, Candidate] = {}
         self.cells: dict[str, Cell] = {}
@@ -188,7 +220,7 @@ class ArchiveSearch:
         self.history: list[StepResult] = []
         self.spent_before = UsageStats()
         """What the run(s) this one resumes spent (charged to the optimizer's budget)."""
-        self._outputs: dict[str, Node | ExecutionError | None] = {}
+        self._outputs: dict[str, Feedback] = {}
 
     # The archive ----------------------------------------------------------------------
     @property
@@ -251,7 +283,7 @@ class ArchiveSearch:
             self.steps,
         )
         self.candidates[key] = found
-        self._outputs[key] = outcome.output
+        self._outputs[key] = _feedback_of(outcome, feedback)
         held = self.cells.get(cell)
         if held is None:
             self.cells[cell] = Cell(outcome.descriptor, key)
@@ -263,6 +295,11 @@ class ArchiveSearch:
         return found, True
 
     def _run(self, values: dict[str, Any]) -> Outcome:
+        if self.evaluate is None:
+            raise StateError(
+                "this ArchiveSearch has no evaluate(assignment): give it one, or run it "
+                "through the Trainer, which scores candidates on its training split"
+            )
         self._set(values)
         return _outcome(self.evaluate(dict(values)))
 
@@ -298,9 +335,13 @@ class ArchiveSearch:
                 if best is not None:
                     self._set(self._live(best))
                 self.steps += 1
+        found = [k for k in record["new"] if self.candidates[k].origin != "start"]
+        failed = bool(record["failures"]) and not found
         result = StepResult(
             applied={k: v for k, v in self.optimizer.values().items() if start[k] is not v},
             rejected={f"failure {i}": why for i, why in enumerate(record["failures"])},
+            error=f"every proposal failed: {record['failures'][-1]}" if failed else None,
+            error_type="ProposalError" if failed else None,
             details={
                 **record,
                 "cells": len(self.cells),
@@ -314,7 +355,8 @@ class ArchiveSearch:
 
     def run(self, max_steps: int, *, on_step: Callable[[ArchiveSearch], None] | None = None) -> str:
         """Up to ``max_steps`` steps; ``on_step(self)`` after each (e.g. to checkpoint).
-        Returns why it stopped: ``solved``, ``budget_exceeded`` or ``completed``."""
+        Returns why it stopped: ``solved``, ``budget_exceeded``, ``failed`` (``max_errors``
+        steps in a row failed; the last one's ``error`` says why) or ``completed``."""
         for _ in range(max_steps):
             if self.solved():
                 return "solved"
@@ -326,6 +368,8 @@ class ArchiveSearch:
                 return "budget_exceeded"
             if on_step is not None:
                 on_step(self)
+            if self.max_errors is not None and failed_in_a_row(self.history) >= self.max_errors:
+                return "failed"
         return "solved" if self.solved() else "completed"
 
     def _expand(self, cell: Cell, record: dict[str, Any]) -> None:
@@ -357,16 +401,18 @@ class ArchiveSearch:
 
     def _give_feedback(self, elite: Candidate, values: dict[str, Any]) -> None:
         """Set the parameters to ``elite`` and attach its own feedback: to its traced
-        output when the evaluation gave one (evaluated again after a resume), else to
+        outputs when the evaluation gave them (evaluated again after a resume), else to
         the parameters themselves."""
         opt = self.optimizer
         if elite.key not in self._outputs:
-            self._outputs[elite.key] = self._run(values).output
+            self._outputs[elite.key] = _feedback_of(self._run(values), elite.feedback)
         self._set(values)
         opt.zero_feedback()
-        output = self._outputs[elite.key]
-        for target in [output] if output is not None else self.parameters:
-            opt.backward(target, elite.feedback, score=elite.score)
+        fed = self._outputs[elite.key] or [
+            (p, elite.feedback, elite.score) for p in self.parameters
+        ]
+        for target, feedback, score in fed:
+            opt.backward(target, feedback, score=score)
 
     def _crossover(self, record: dict[str, Any]) -> None:
         pair = self._pair()

@@ -7,6 +7,7 @@ a name, optional user data and the LLM the workflow itself calls.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ class Job:
     score: Callable[[dict[str, Any]], float] | None = None
     """Scores candidate parameter values without an LLM call (higher is better), for
     ``optoprime-multi``'s choice among candidates; ``None``: it takes a majority vote."""
+    describe: Callable[[list[Evaluation]], Any] | None = None
+    """A candidate's behaviour cell for ``--optimizer archive``, from its evaluations on
+    the training split; ``None``: read from the scores and the feedback."""
     show: Callable[[], str] = lambda: ""
 
 
@@ -117,8 +121,28 @@ def _code_repair(data, task, timeout) -> Job:
             "stop_at_score": 1.0,
         },
         score=repair.score,
+        describe=checks_passed,
         show=show,
     )
+
+
+def checks_passed(evaluations: list[Evaluation]) -> list[list[Any]]:
+    """Code repair's cells: each task's test status (passed, failed, error, timeout)
+    and how many of its checks pass."""
+    return [[e.details.get("status"), e.details.get("passed")] for e in evaluations]
+
+
+def error_bucket(evaluations: list[Evaluation]) -> list[Any]:
+    """The numeric fit's cells: the order of magnitude of the mean absolute error
+    (``exact`` below 1e-9) and which way the predictions miss (high, low or mixed)."""
+    if any("prediction" not in e.details for e in evaluations):
+        return ["error"]  # the program raised on some point
+    errors = [e.details["prediction"] - e.details["target"] for e in evaluations]
+    mean = sum(abs(x) for x in errors) / len(errors)
+    if mean < 1e-9:
+        return ["exact"]
+    way = "high" if min(errors) > 0 else "low" if max(errors) < 0 else "mixed"
+    return [math.floor(math.log10(mean)), way]
 
 
 def _numeric(data, task, seed) -> Job:
@@ -149,6 +173,7 @@ def _numeric(data, task, seed) -> Job:
         trainer_options={"batch_size": 4, "epochs": 3},
         optimizer_options={"memory_size": 5},
         score=fit.score_candidates(parts.train),
+        describe=error_bucket,
         show=show,
     )
 

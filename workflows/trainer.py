@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optimizers.archive import ArchiveSearch
 from optimizers.base import (
     DEFAULT_MAX_ERRORS,
     NoFeedback,
@@ -41,6 +42,7 @@ from trace_engine.modules import Module
 from trace_engine.nodes import Parameter
 from workflows.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from workflows.run_lock import run_lock
+from workflows.training.archive_steps import ArchiveSteps, Describe
 from workflows.training.best import BestTracker
 from workflows.training.evaluation import Evaluation, Evaluator, Scored
 from workflows.training.parameters import named_parameters, trained_module
@@ -134,12 +136,18 @@ class Trainer:
     uses it. Each failed step is logged as a warning when it happens.
     ``on_step(record)`` is called after each step with the step's log record.
     ``progress``: a progress bar on standard error when it is a terminal.
+
+    ``optimizer`` may be an :class:`~optimizers.archive.ArchiveSearch` (made without
+    ``evaluate``): each step is then one step of the search, its candidates scored
+    on the whole training split and filed by ``describe(evaluations)`` (see
+    :mod:`workflows.training.archive_steps`); ``batch_size`` is how many failing
+    examples an expansion is shown.
     """
 
     def __init__(
         self,
         module_or_params: Module | Sequence[Parameter],
-        optimizer: OptimizerProtocol,
+        optimizer: OptimizerProtocol | ArchiveSearch,
         train: Sequence[Any],
         val: Sequence[Any] | None = None,
         test: Sequence[Any] | None = None,
@@ -164,6 +172,7 @@ class Trainer:
         on_step: Callable[[dict[str, Any]], None] | None = None,
         time_limit: float | None = None,
         max_errors: int | None = DEFAULT_MAX_ERRORS,
+        describe: Describe | None = None,
     ):
         if not train:
             raise ValueError("Trainer needs at least one training example")
@@ -208,6 +217,18 @@ class Trainer:
         self.run = RunState()
         self.best = BestTracker(self.params)
         self._gave_up: str | None = None
+        self.archive_steps = (
+            ArchiveSteps(
+                optimizer,
+                self.evaluator,
+                self.train,
+                describe=describe,
+                feedback_examples=self.batch_size,
+                perfect_score=perfect_score,
+            )
+            if isinstance(optimizer, ArchiveSearch)
+            else None
+        )
 
     # ----- parameters and state ---------------------------------------------------
 
@@ -427,9 +448,14 @@ class Trainer:
         record["examples"] = indices
         usage: dict[str, Any] = {}
         try:
-            scored = self.evaluator.many([self.train[i] for i in indices])
-            add_usage(usage, scored.usage)
-            self._train_on(scored, record, usage)
+            if self.archive_steps is not None:
+                result = self.archive_steps.step(record, usage)
+                if result is not None:
+                    self._record_result(result, record, usage)
+            else:
+                scored = self.evaluator.many([self.train[i] for i in indices])
+                add_usage(usage, scored.usage)
+                self._train_on(scored, record, usage)
             if self.val and (self.step + 1) % self.val_every == 0:
                 self._validate(record, usage, self.step + 1)
         except BaseException:
@@ -493,6 +519,10 @@ class Trainer:
         except NoFeedback as exc:
             record["error"] = f"NoFeedback: {exc}"
             return
+        self._record_result(result, record, usage)
+
+    def _record_result(self, result: Any, record: dict[str, Any], usage: dict[str, Any]) -> None:
+        """What an optimizer step changed, refused, failed with and spent."""
         record["applied"] = sorted(result.applied)
         record["rejected"] = {k: str(v) for k, v in result.rejected.items()}
         record["error"] = str(result.error) if result.error else None

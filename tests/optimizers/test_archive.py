@@ -230,3 +230,27 @@ def test_a_step_stops_expanding_once_an_elite_reaches_the_target():
     archive.step()
     assert archive.best.score == 1.0 and len(calls) == 1
     assert archive.run(5) == "solved" and len(calls) == 1
+
+
+def test_run_stops_after_max_errors_failed_steps_in_a_row():
+    from trace_engine.llm import LLMError
+
+    calls = []
+
+    def down(messages):
+        calls.append(messages)
+        raise LLMError("the server is down")
+
+    archive, _ = _search(down, expand=1, crossovers=0, max_errors=2)
+    assert archive.run(10) == "failed"
+    assert [r.ok for r in archive.history] == [False, False]  # seeding is no success
+    assert "the server is down" in archive.history[-1].error and len(calls) == 2
+
+
+def test_without_evaluate_a_step_says_how_to_give_one():
+    from trace_engine import StateError
+
+    archive, _ = _search(fixer)
+    archive.evaluate = None
+    with pytest.raises(StateError, match="no evaluate"):
+        archive.step()

@@ -232,3 +232,27 @@ def test_ctrl_c_mid_step_keeps_the_checkpoint_and_the_run_resumes(tmp_path):
         resumed = cli("optimize", "--resume", out, "--llm", s.spec, "--steps", "3")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((out / "checkpoint.json").read_text())["step"] == 3
+
+
+def test_optimize_with_the_archive_search_and_resume_it(server, tmp_path):
+    out = tmp_path / "run"
+    archive = ("--optimizer", "archive", "--llm", server.spec)
+    done = cli("optimize", "numeric", *archive, "--steps", "1", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert "with archive" in done.stdout and "test score (best parameters): 1.000" in done.stdout
+    state = json.loads((out / "checkpoint.json").read_text())["optimizer"]["value"]
+    assert state["type"] == "ArchiveSearch" and len(state["cells"]) == 2  # start, exact
+    assert '["exact"]' in state["cells"]
+    resumed = cli("optimize", "--resume", out, "--steps", "2", "--llm", server.spec)
+    assert resumed.returncode == 0, resumed.stderr
+    state = json.loads((out / "checkpoint.json").read_text())["optimizer"]["value"]
+    assert state["steps"] == 1 and len(state["candidates"]) == 2  # solved: step 2 skipped
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+    assert [s["skipped"] for s in steps[1:]] == [False, True]
+
+    data = write_add_task(tmp_path)
+    repaired = cli("optimize", "code_repair", "--data", data, *archive, "--out", tmp_path / "c")
+    assert repaired.returncode == 0, repaired.stderr
+    assert "# add: solved" in repaired.stdout
+    cells = json.loads((tmp_path / "c" / "checkpoint.json").read_text())["optimizer"]["value"]
+    assert set(cells["cells"]) == {'[["failed",0]]', '[["passed",1]]'}

@@ -17,7 +17,7 @@ from typing import Any
 
 from workflows.cli import UsageError
 
-OPTIMIZERS = ("optoprime", "optoprime-multi", "opro", "textgrad")
+OPTIMIZERS = ("optoprime", "optoprime-multi", "opro", "textgrad", "archive")
 LLM_HELP = (
     "model to use: local (the embedded model, default unless $TRACE_ENGINE_LLM is set), "
     "openai:MODEL, openai-compatible:URL#MODEL, llamacpp:PATH.gguf, transformers:PATH"
@@ -131,12 +131,25 @@ def check_cache(directory: str | None) -> Path:
 
 
 def make_optimizer(
-    name: str, parameters: list, llm: Any, *, score: Callable | None = None, **options: Any
+    name: str,
+    parameters: list,
+    llm: Any,
+    *,
+    score: Callable | None = None,
+    seed: int = 0,
+    **options: Any,
 ) -> Any:
     """One of :data:`OPTIMIZERS` over ``parameters``; ``optoprime-multi`` picks among its
     candidates by ``score(values)`` when given (applying none unless it beats the
-    current values), else by majority vote."""
+    current values), else by majority vote. ``archive`` is an
+    :class:`~optimizers.archive.ArchiveSearch` proposing with OptoPrime (its
+    candidates are scored by the Trainer on the training split); ``seed`` seeds its
+    crossovers and sampling."""
     import optimizers
+    from optimizers.archive import ArchiveSearch
+
+    if name == "archive":
+        return ArchiveSearch(optimizers.OptoPrime(parameters, llm, **options), seed=seed)
 
     classes = {
         "optoprime": optimizers.OptoPrime,

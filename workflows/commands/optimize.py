@@ -44,7 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_run_options(parser)
     parser.add_argument("--steps", type=positive_int, help="optimizer steps at most, in all")
     parser.add_argument(
-        "--optimizer", choices=OPTIMIZERS, default=None, help="optimizer (default: optoprime)"
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=None,
+        help="optimizer (default: optoprime); archive: a quality-diversity archive search "
+        "whose candidates are scored on the whole training split",
     )
     parser.add_argument(
         "--budget-usd",
@@ -55,6 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--budget-tokens",
         type=positive_int,
         help="stop when the run has used this many tokens, over all its resumes",
+    )
+    parser.add_argument(
+        "--budget-calls",
+        type=positive_int,
+        help="stop when the run has made this many LLM calls, over all its resumes",
     )
     parser.add_argument("--batch-size", type=positive_int, help="examples per step")
     parser.add_argument(
@@ -173,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
         flag="--resume",
         hint="; resume it as that workflow or choose another directory",
     )
-    settings, notes = settings_for(args, saved, ("steps", "budget_usd", "budget_tokens"))
+    settings, notes = settings_for(
+        args, saved, ("steps", "budget_usd", "budget_tokens", "budget_calls")
+    )
     out = args.resume or args.out or Path("trace-engine-runs") / settings["workflow"]
     if args.resume and not (out / "checkpoint.json").is_file():
         raise UsageError(f"{out} holds no checkpoint to resume (no step of its run finished)")
@@ -183,8 +194,13 @@ def run(args: argparse.Namespace) -> int:
         )
 
     budget = None
-    if settings["budget_usd"] is not None or settings["budget_tokens"] is not None:
-        budget = Budget(max_usd=settings["budget_usd"], max_tokens=settings["budget_tokens"])
+    limits = {
+        "max_usd": settings["budget_usd"],
+        "max_tokens": settings["budget_tokens"],
+        "max_calls": settings["budget_calls"],
+    }
+    if any(v is not None for v in limits.values()):
+        budget = Budget(**limits)
     llm = make_llm(settings["llm"], cache=not args.no_cache, check=False)
     job = build(settings, llm)
     check_usable(llm, settings["llm"], budget)
@@ -202,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
         job.module.parameters(),
         llm,
         score=job.score,
+        seed=settings["seed"],
         **job.optimizer_options,
     )
     for note in notes:
@@ -222,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
             job.val,
             job.test,
             evaluate=job.evaluate,
+            describe=job.describe,
             budget=budget,
             parallel=args.parallel,
             checkpoint_dir=out,
@@ -246,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
     if result.status == "budget_exceeded":
         print(
             f"\nThe budget is spent; to go on, resume with a larger one: "
-            f"trace-engine optimize --resume {out} --budget-usd/--budget-tokens N"
+            f"trace-engine optimize --resume {out} --budget-usd/--budget-tokens/--budget-calls N"
         )
     return 0 if result.ok or result.status == "time_limit" else 1
 
