@@ -45,6 +45,7 @@ from workflows.run_lock import run_lock
 from workflows.training.archive_steps import ArchiveSteps, Describe
 from workflows.training.best import BestTracker
 from workflows.training.evaluation import Evaluation, Evaluator, Scored
+from workflows.training.failures import StepFailures, all_steps_failed
 from workflows.training.parameters import named_parameters, trained_module
 from workflows.training.progress import Progress
 from workflows.training.run_log import (
@@ -216,7 +217,7 @@ class Trainer:
         self.max_errors = check_max_errors(max_errors)
         self.run = RunState()
         self.best = BestTracker(self.params)
-        self._gave_up: str | None = None
+        self.failures = StepFailures(self.max_errors, log)
         self.archive_steps = (
             ArchiveSteps(
                 optimizer,
@@ -361,12 +362,12 @@ class Trainer:
                     status = "time_limit"
                     break
                 self._run_step(bar)
-                if self._gave_up:
-                    status, message = "failed", f"stopped: {self._gave_up}"
+                if self.failures.gave_up:
+                    status, message = "failed", f"stopped: {self.failures.gave_up}"
                     break
             if status == "failed":
                 pass  # the message says why already
-            elif self._all_steps_failed():
+            elif all_steps_failed(self.history):
                 status = "failed"
                 message = (
                     "every step failed, nothing was changed; "
@@ -399,21 +400,6 @@ class Trainer:
         ):
             message += f"; the checkpoint of step {self.step} in {self.checkpoint_dir} is intact"
         return self._finish(status, message)
-
-    def _all_steps_failed(self) -> bool:
-        """Steps were tried and none of them worked (perfect batches that needed none aside)."""
-        tried = [r for r in self.history[1:] if not r["skipped"]]
-        return bool(tried) and all(r["error"] for r in tried)
-
-    def _failed_in_a_row(self) -> int:
-        count = 0
-        for record in reversed(self.history[1:]):
-            if record["skipped"]:
-                continue
-            if not record["error"]:
-                break
-            count += 1
-        return count
 
     def _target_reached(self) -> bool:
         best = self.best.score
@@ -470,7 +456,7 @@ class Trainer:
         self.history.append(record)
         self._save()
         if record["error"]:
-            self._note_failure(record)
+            self.failures.note(self.history, record)
         bar.step_done(record, self.usage)
         if self.on_step is not None:
             self.on_step(record)
@@ -489,16 +475,6 @@ class Trainer:
         else:
             self._optimizer_step(evaluations, record, usage)
 
-    def _note_failure(self, record: dict[str, Any]) -> None:
-        """Say that the step failed, now; give up after ``max_errors`` in a row."""
-        log.warning("step %d failed, nothing was changed: %s", record["step"], record["error"])
-        count = self._failed_in_a_row()
-        if self.max_errors is not None and count >= self.max_errors and not self._gave_up:
-            self._gave_up = (
-                f"{count} steps failed in a row, nothing was changed; "
-                f"the last error: {record['error']}"
-            )
-
     def _optimizer_step(
         self, evaluations: list[Evaluation], record: dict[str, Any], usage: dict[str, Any]
     ) -> None:
@@ -512,10 +488,10 @@ class Trainer:
             record["error"] = "no example produced a traced output to give feedback to"
             return
         try:
-            with failures_reported_by_caller():  # _note_failure says it, with the step number
+            with failures_reported_by_caller():  # self.failures says it, with the step number
                 result = self.optimizer.step()
         except TooManyFailedSteps as exc:
-            result, self._gave_up = exc.result, str(exc)
+            result, self.failures.gave_up = exc.result, str(exc)
         except NoFeedback as exc:
             record["error"] = f"NoFeedback: {exc}"
             return

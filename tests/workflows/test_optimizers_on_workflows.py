@@ -55,5 +55,9 @@ def test_each_optimizer_trains_the_numeric_job(name, tmp_path):
         restore_best=False,
     ).fit()
     assert result.status == "completed" and result.steps == 2
-    if name != "optoprime-multi":  # it keeps the current values unless a candidate scores higher
-        assert job.module.parameters()[0].data == [1.0, 2.0, 0.5]
+    param = job.module.parameters()[0]
+    if name == "archive":  # it keeps the candidate that scores best on the training split
+        assert [1.0, 2.0, 0.5] in [c.values[param.name] for c in optimizer.candidates.values()]
+        assert param.data == optimizer.best.values[param.name]
+    elif name != "optoprime-multi":  # it keeps the current values unless one scores higher
+        assert param.data == [1.0, 2.0, 0.5]

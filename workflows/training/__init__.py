@@ -5,6 +5,8 @@
 - :mod:`.best`: the best parameters seen on validation, per task where tasks are independent;
 - :mod:`.run_log`: step records, ``steps.jsonl`` and the files a finished run leaves;
 - :mod:`.run_state`: the run's position and history, to and from the JSON checkpoint;
-- :mod:`.progress`: the progress bar and the warning a failed step gives;
+- :mod:`.progress`: the progress bar;
+- :mod:`.failures`: failed steps said as they happen, and when the run gives up;
+- :mod:`.usage`: what was spent, as the log records it;
 - :mod:`.archive_steps`: a Trainer step as one step of an archive search.
 """
