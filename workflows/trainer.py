@@ -36,6 +36,7 @@ from optimizers.base import (
 )
 from optimizers.protocol import OptimizerProtocol
 from trace_engine.errors import StateError, TraceEngineError
+from trace_engine.executors import Executor, ExecutorError
 from trace_engine.extras import check_extra
 from trace_engine.llm.meter import Budget, BudgetExceeded
 from trace_engine.modules import Module
@@ -123,7 +124,9 @@ class Trainer:
     ``evaluate(example) -> Evaluation`` runs the program on one example and
     scores it; during training its ``output`` gets its ``feedback``. Each step
     takes ``batch_size`` examples (reshuffled each epoch with ``seed``),
-    evaluates them on ``parallel`` threads, and calls ``optimizer.step()``.
+    evaluates them through ``executor`` (:mod:`trace_engine.executors`; default:
+    ``parallel`` threads; the caller closes one it passes), and calls
+    ``optimizer.step()``.
     Every ``val_every`` steps the parameters are scored on ``val`` and the best
     values are kept (and restored at the end when ``restore_best``); where the
     validation examples form tasks with independent parameters, each task's best
@@ -133,7 +136,9 @@ class Trainer:
     score reaches ``stop_at_score``, when ``budget`` is spent, when ``time_limit``
     seconds have passed (checked before each step), on Ctrl-C, or after
     ``max_errors`` failed steps in a row (``None``: never). A resumed run's budget
-    counts what its earlier sessions spent. A run directory is locked while a run
+    counts what its earlier sessions spent. An executor that fails (a Ray worker
+    that dies, a cluster gone) ends the run ``failed`` with the checkpoint of the
+    last finished step intact, to resume from. A run directory is locked while a run
     uses it. Each failed step is logged as a warning when it happens.
     ``on_step(record)`` is called after each step with the step's log record.
     ``progress``: a progress bar on standard error when it is a terminal.
@@ -174,6 +179,7 @@ class Trainer:
         time_limit: float | None = None,
         max_errors: int | None = DEFAULT_MAX_ERRORS,
         describe: Describe | None = None,
+        executor: Executor | None = None,
     ):
         if not train:
             raise ValueError("Trainer needs at least one training example")
@@ -192,7 +198,12 @@ class Trainer:
         self.train = list(train)
         self.val = list(val) if val else None
         self.test = list(test) if test else None
-        self.evaluator = Evaluator(evaluate, parallel=parallel)
+        self.evaluator = Evaluator(
+            evaluate,
+            parallel=parallel,
+            executor=executor,
+            parameters=self.module.parameters(),
+        )
         self.batch_size = min(batch_size, len(self.train))
         self.epochs = epochs
         self.steps_per_epoch = math.ceil(len(self.train) / self.batch_size)
@@ -301,7 +312,7 @@ class Trainer:
     # ----- evaluation ------------------------------------------------------------
 
     def evaluate_all(self, examples: Sequence[Any]) -> list[Evaluation]:
-        """Evaluate ``examples`` on ``parallel`` threads; results in example order."""
+        """Evaluate ``examples`` through the executor; results in example order."""
         return self.evaluator.many(examples).evaluations
 
     def _validate(self, record: dict[str, Any], usage: dict[str, Any], step: int) -> None:
@@ -391,6 +402,8 @@ class Trainer:
             status, message = "budget_exceeded", f"stopped: budget exhausted ({exc})"
         except KeyboardInterrupt:
             status, message = "interrupted", "stopped: interrupted (Ctrl-C)"
+        except ExecutorError as exc:
+            status, message = "failed", f"stopped: the executor failed ({exc})"
         finally:
             self.run.wall_time += time.perf_counter() - started
             bar.close()

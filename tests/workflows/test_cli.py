@@ -256,3 +256,16 @@ def test_optimize_with_the_archive_search_and_resume_it(server, tmp_path):
     assert "# add: solved" in repaired.stdout
     cells = json.loads((tmp_path / "c" / "checkpoint.json").read_text())["optimizer"]["value"]
     assert set(cells["cells"]) == {'[["failed",0]]', '[["passed",1]]'}
+
+
+def test_evaluations_run_on_the_executor_asked_for(server, tmp_path):
+    done = cli("optimize", "numeric", "--ray-address", "127.0.0.1:1", "--out", tmp_path / "r")
+    assert done.returncode == 2 and not (tmp_path / "r").exists()
+    assert done.stderr.strip().endswith(
+        "--ray-address is for --executor ray; add --executor ray or leave it out"
+    )
+    threads = ("--executor", "thread", "--parallel", "3", "--llm", server.spec)
+    done = cli("optimize", "numeric", *threads, "--steps", "1", "--out", tmp_path / "t")
+    assert done.returncode == 0, done.stderr
+    evaluated = cli("eval", "--run", tmp_path / "t", *threads)
+    assert evaluated.returncode == 0 and "score 1.000" in evaluated.stdout, evaluated.stderr

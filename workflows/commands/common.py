@@ -60,6 +60,48 @@ def llm_options() -> argparse.ArgumentParser:
     return parent
 
 
+def executor_options(parser: argparse.ArgumentParser) -> None:
+    """``--parallel``, ``--executor`` and ``--ray-address``: where evaluations run."""
+    parser.add_argument(
+        "--parallel",
+        type=positive_int,
+        default=2,
+        help="evaluations at once (threads, or Ray tasks in flight) (default: 2)",
+    )
+    parser.add_argument(
+        "--executor",
+        choices=("thread", "ray"),
+        default="thread",
+        help="run evaluations in threads here (default) or as tasks on a Ray cluster "
+        '(pip install "trace-engine[ray]")',
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="the Ray cluster to join (HOST:PORT, ray://HOST:PORT or auto); default: "
+        "$RAY_ADDRESS, else a local Ray is started",
+    )
+
+
+def check_executor_options(args: argparse.Namespace) -> None:
+    """Refuse executor options that do not go together, before any work."""
+    if args.ray_address is not None and args.executor != "ray":
+        raise UsageError("--ray-address is for --executor ray; add --executor ray or leave it out")
+
+
+def make_executor(args: argparse.Namespace) -> Any:
+    """The executor ``--executor``/``--ray-address``/``--parallel`` ask for; a problem
+    (an address for threads, no cluster there) is one line."""
+    from trace_engine.executors import ExecutorError
+    from trace_engine.executors import make_executor as make
+
+    check_executor_options(args)
+    try:
+        return make(args.executor, workers=args.parallel, address=args.ray_address)
+    except (ValueError, ExecutorError) as exc:
+        raise UsageError(f"--executor {args.executor}: {exc}") from None
+
+
 def show_progress(args: argparse.Namespace) -> bool:
     """Progress bars only for a person watching: not asked away, and stderr is a terminal."""
     quiet = getattr(args, "quiet", False) or getattr(args, "no_progress", False)

@@ -8,11 +8,13 @@ from pathlib import Path
 
 from workflows.cli import UsageError
 from workflows.commands.common import (
+    check_executor_options,
     check_usable,
+    executor_options,
     general_options,
     llm_options,
+    make_executor,
     make_llm,
-    positive_int,
     short,
 )
 from workflows.commands.optimize import (
@@ -41,9 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("workflow", nargs="?", help="workflow name (optional with --run)")
     parser.add_argument("--run", type=Path, metavar="DIR", help="use the parameters saved in DIR")
     parser.add_argument("--split", choices=SPLITS, default="test", help="(default: test)")
-    parser.add_argument(
-        "--parallel", type=positive_int, default=2, help="evaluation threads (default: 2)"
-    )
+    executor_options(parser)
     add_run_options(parser)
     parser.set_defaults(handler=run)
 
@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from trace_engine.errors import InvalidUpdate, StateError
     from workflows.trainer import Trainer
 
+    check_executor_options(args)
     saved = load_settings(args.run) if args.run else None
     check_workflow_for_run(args.workflow, saved, args.run, command="eval", flag="--run")
     settings, notes = settings_for(args, saved)
@@ -82,12 +83,13 @@ def run(args: argparse.Namespace) -> int:
         or job.val
         or job.train
     )
+    executor = make_executor(args)
     trainer = Trainer(
         job.module,
         None,
         job.train,
         evaluate=job.evaluate,
-        parallel=args.parallel,
+        executor=executor,
         progress=False,
         workflow=job.workflow,
     )
@@ -100,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
                 f"the parameters in {args.run} do not fit {job.workflow}: {exc}"
             ) from None
         source = f"parameters of {args.run}"
-    evaluations = trainer.evaluate_all(examples)
+    with executor:
+        evaluations = trainer.evaluate_all(examples)
     mean = sum(e.score for e in evaluations) / len(evaluations)
     print(
         f"{job.workflow}, {source}, {args.split} split: score {mean:.3f} over {len(examples)} examples"

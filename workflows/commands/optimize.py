@@ -10,10 +10,13 @@ from typing import Any
 from workflows.cli import UsageError
 from workflows.commands.common import (
     OPTIMIZERS,
+    check_executor_options,
     check_usable,
+    executor_options,
     general_options,
     llm_options,
     llm_spec,
+    make_executor,
     make_llm,
     make_optimizer,
     positive_float,
@@ -66,9 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop when the run has made this many LLM calls, over all its resumes",
     )
     parser.add_argument("--batch-size", type=positive_int, help="examples per step")
-    parser.add_argument(
-        "--parallel", type=positive_int, default=2, help="evaluation threads (default: 2)"
-    )
+    executor_options(parser)
     parser.add_argument(
         "--out", type=Path, help="run directory (default: trace-engine-runs/WORKFLOW)"
     )
@@ -173,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     from workflows.run_lock import run_lock
     from workflows.trainer import Trainer, TrainingFailed
 
+    check_executor_options(args)
     saved = load_settings(args.resume) if args.resume else None
     check_workflow_for_run(
         args.workflow,
@@ -223,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for note in notes:
         print(f"resuming with {note}")
-    with run_lock(out):
+    executor = make_executor(args)
+    with executor, run_lock(out):
         if not args.resume and (out / "checkpoint.json").exists():
             raise UsageError(f"{out} already holds a run; continue it with --resume {out}")
         write_run(out, KIND, settings)
@@ -241,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
             evaluate=job.evaluate,
             describe=job.describe,
             budget=budget,
-            parallel=args.parallel,
+            executor=executor,
             checkpoint_dir=out,
             resume=bool(args.resume),
             workflow=job.workflow,
@@ -258,8 +261,9 @@ def run(args: argparse.Namespace) -> int:
     shown = job.show()
     if shown and result.status != "failed":
         print("\nResult parameters:\n" + shown)
-    if result.status == "interrupted":
+    if result.status in ("interrupted", "failed"):
         print(f"\nContinue with: trace-engine optimize --resume {out}")
+    if result.status == "interrupted":
         return 130
     if result.status == "budget_exceeded":
         print(

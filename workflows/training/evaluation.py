@@ -1,25 +1,29 @@
 """Scoring examples: what ``evaluate(example)`` returns and how a batch of them is run.
 
 The job's ``evaluate(example)`` runs the program on one example and says how it
-went (:class:`Evaluation`). :class:`Evaluator` runs it on many examples at once,
-each in a copy of the caller's context (so an active budget and the meter's tags
-apply), counts what each evaluation spent on LLM calls, and turns an error of the
-program into a score of zero with the error as feedback, while an LLM that fails
-or a budget that runs out stops the evaluation (no score can be given then).
+went (:class:`Evaluation`). :class:`Evaluator` runs it on many examples through an
+executor (:mod:`trace_engine.executors`: threads here, or tasks on a Ray cluster),
+each call in a copy of the caller's context (so an active budget and the meter's
+tags apply); it counts what each evaluation spent on LLM calls, and turns an
+error of the program into a score of zero with the error as feedback, while an
+LLM that fails or a budget that runs out stops the evaluation (no score can be
+given then). The trained parameters are handed to the executor, so that outputs
+computed on a Ray worker come back linked to the caller's parameters and their
+feedback reaches them.
 """
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from trace_engine.errors import ExecutionError
+from trace_engine.executors import Executor, as_executor
 from trace_engine.llm.errors import LLMError
 from trace_engine.llm.meter import BudgetExceeded, get_meter
-from trace_engine.nodes import Node
+from trace_engine.nodes import Node, Parameter
 from workflows.training.usage import add_usage, usage_totals
 
 
@@ -66,46 +70,51 @@ class Scored:
         return sum(self.scores) / len(self.scores)
 
 
+Evaluate = Callable[[Any], "Evaluation | float"]
+
+
+def evaluate_one(evaluate: Evaluate, item: tuple[int, Any]) -> tuple[Evaluation, dict[str, Any]]:
+    """The evaluation of example ``item = (index, example)`` and what it spent."""
+    index, example = item
+    with get_meter().tag("trainer.evaluate") as used:
+        try:
+            result = evaluate(example)
+        except ExecutionError as exc:
+            if isinstance(exc.exception, (LLMError, BudgetExceeded)):
+                # the model failed or the money ran out, not the program: no score to give
+                raise exc.exception from exc
+            result = Evaluation(
+                score=0.0,
+                feedback=f"the program raised {exc}",
+                output=exc.exception_node,
+            )
+    return as_evaluation(result, index), used.as_dict()
+
+
 class Evaluator:
-    """Runs ``evaluate`` on examples, ``parallel`` at a time."""
+    """Runs ``evaluate`` on examples through ``executor`` (default: ``parallel`` threads);
+    ``parameters``: the trained parameters the calls read (see the module docstring)."""
 
-    def __init__(self, evaluate: Callable[[Any], Evaluation | float], *, parallel: int = 1):
+    def __init__(
+        self,
+        evaluate: Evaluate,
+        *,
+        parallel: int = 1,
+        executor: Executor | None = None,
+        parameters: Sequence[Parameter] = (),
+    ):
         self.evaluate = evaluate
-        self.parallel = parallel
-
-    def one(self, example: Any, index: int) -> tuple[Evaluation, dict[str, Any]]:
-        """The evaluation of one example and what it spent."""
-        with get_meter().tag("trainer.evaluate") as used:
-            try:
-                result = self.evaluate(example)
-            except ExecutionError as exc:
-                if isinstance(exc.exception, (LLMError, BudgetExceeded)):
-                    # the model failed or the money ran out, not the program: no score to give
-                    raise exc.exception from exc
-                result = Evaluation(
-                    score=0.0,
-                    feedback=f"the program raised {exc}",
-                    output=exc.exception_node,
-                )
-        return as_evaluation(result, index), used.as_dict()
+        self.executor = as_executor(executor, workers=parallel)
+        self.parameters = list(parameters)
 
     def many(self, examples: Sequence[Any]) -> Scored:
         """Every example evaluated; results in example order."""
-        results = self._map(list(examples))
+        results = self.executor.map(
+            partial(evaluate_one, self.evaluate),
+            list(enumerate(examples)),
+            parameters=self.parameters,
+        )
         usage = usage_totals()
         for _, used in results:
             add_usage(usage, used)
         return Scored([r for r, _ in results], usage)
-
-    def _map(self, examples: list[Any]) -> list[tuple[Evaluation, dict[str, Any]]]:
-        if self.parallel == 1 or len(examples) == 1:
-            return [self.one(x, i) for i, x in enumerate(examples)]
-        pool = ThreadPoolExecutor(max_workers=min(self.parallel, len(examples)))
-        try:
-            futures = [
-                pool.submit(contextvars.copy_context().run, self.one, x, i)
-                for i, x in enumerate(examples)
-            ]
-            return [f.result() for f in futures]
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
