@@ -130,3 +130,15 @@ def test_the_default_descriptor_reads_scores_and_the_errors_named_in_feedback():
     many = found * 3 + [Evaluation(0.0, "raised ZeroDivisionError")]
     assert default_descriptor(many) == [0.3, "ZeroDivisionError"]
     assert re.fullmatch(r"\[.*\]", json.dumps(default_descriptor(many)))
+
+
+def test_a_call_budget_stops_the_search_with_the_last_steps_archive_kept(tmp_path):
+    from trace_engine.llm import Budget, CallableLLM, Metered
+
+    offset, evaluate, _, llm, prompts = offset_job([5, 5])
+    metered = Metered(CallableLLM(llm))  # the layer that charges a run's active budget
+    trainer = archive_trainer(offset, evaluate, metered, tmp_path, budget=Budget(max_calls=1))
+    result = trainer.fit()
+    assert result.status == "budget_exceeded" and result.steps == 1 and len(prompts) == 1
+    state = decode_state(read_checkpoint(tmp_path)["optimizer"])
+    assert [c["values"]["offset"] for c in state["candidates"]] == [0, 5]

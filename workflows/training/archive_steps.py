@@ -103,7 +103,7 @@ class ArchiveSteps:
     def step(self, record: dict[str, Any], usage: dict[str, Any]) -> Any:
         """One search step into ``record`` (``None`` when the best candidate needs none);
         the step's result for the loop to read its error and spending."""
-        self.usage = usage
+        self.usage = usage  # what evaluate() spends scoring candidates counts for this step
         record["examples"] = list(range(len(self.train)))
         best = self.archive.best
         if best is not None and best.score >= self.perfect:
