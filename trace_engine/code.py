@@ -6,8 +6,12 @@ function, same name and signature, literal defaults; and none of the escape
 hatches, file, process or network access of
 :func:`trace_engine.source.forbidden_uses` (``in_host=True``: the function runs
 in this process) that the original did not already use), so an optimizer step
-runs nothing an LLM wrote. A refused update
-raises :class:`~trace_engine.errors.InvalidCodeError` and keeps the old code.
+runs nothing an LLM wrote. Names the function gets from its module without
+importing them count as what they are (``os`` or ``run`` imported from
+subprocess). Source that will run here may moreover import only modules this
+process has loaded (or that only compute, such as ``math``), because importing
+runs a module's code, and may not assign to a module's attributes. A refused
+update raises :class:`~trace_engine.errors.InvalidCodeError` and keeps the old code.
 
 The callable is built from whatever the current source is, on the first call
 after it changed: the proposal's imports run then, and only the function
@@ -19,6 +23,7 @@ but the original one is handed to the runner instead of being defined here.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import itertools
 import linecache
@@ -33,12 +38,15 @@ from trace_engine.source import (
     added_forbidden_uses,
     check_proposal,
     compile_checked,
+    module_patches,
+    names_in,
     normalize,
     parse,
     refusal,
     require_function,
     signature_of,
     source_from_def,
+    unloaded_imports,
 )
 
 _compile_ids = itertools.count(1)
@@ -187,11 +195,16 @@ class CodeParameter(Parameter):
             return self._runner(self, source)
         filename = f"<trace_engine code {self.name} #{next(_compile_ids)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        namespace = self._namespace()
+        exec(compile_checked(source, filename), namespace)
+        return namespace[self.fn_name]
+
+    def _namespace(self) -> dict[str, Any]:
+        """What the function runs in: a copy of its module's globals, plus its closure."""
         module = sys.modules.get(self.module)
         namespace = dict(vars(module)) if module else {"__name__": self.module}
         namespace.update(self._closure)
-        exec(compile_checked(source, filename), namespace)
-        return namespace[self.fn_name]
+        return namespace
 
     def validate(self, value: Any) -> Any:
         """The normalized source if ``value`` may replace the code (parse-only), else
@@ -206,7 +219,11 @@ class CodeParameter(Parameter):
         source = normalize(value)
         what = f"{self.name}: new code"
         tree = check_proposal(source, self.fn_name, self.signature, what)
-        uses = added_forbidden_uses(tree, self._original, in_host=True)
+        used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        names = names_in(self._namespace(), used)
+        uses = added_forbidden_uses(tree, self._original, in_host=True, names=names)
+        if self._runner is None:  # it will run here
+            uses += module_patches(tree, names) + unloaded_imports(tree, sys.modules)
         if uses:
             raise InvalidCodeError(refusal(uses, what))
         source = super().validate(source)

@@ -20,10 +20,12 @@ import __future__
 
 import ast
 import functools
+import itertools
 import textwrap
 import types
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from trace_engine.errors import InvalidCodeError
 
@@ -380,6 +382,44 @@ _HOST_ATTRIBUTES = {
 }
 _HOST_ATTRIBUTES.update(
     {
+        **{
+            f"os.{name}": "changes the process's sessions, descriptors or privileges"
+            for name in [
+                "setsid",
+                "setpgid",
+                "setpgrp",
+                "dup",
+                "dup2",
+                "close",
+                "closerange",
+                "nice",
+                "umask",
+                "setuid",
+                "seteuid",
+                "setgid",
+                "setegid",
+                "setreuid",
+                "setregid",
+                "chroot",
+                "sched_setaffinity",
+            ]
+        },
+        **{f"sys.{name}": "reads the terminal" for name in ("stdin", "__stdin__")},
+        **{
+            f"sys.{name}": "closes or replaces the process's output"
+            for name in (
+                "stdout.close",
+                "stderr.close",
+                "stdout.detach",
+                "stderr.detach",
+                "__stdout__",
+                "__stderr__",
+            )
+        },
+        **{
+            f"sys.{name}": "changes the interpreter for every caller"
+            for name in ("path", "setswitchinterval", "set_int_max_str_digits", "setdlopenflags")
+        },
         **{f"{module}.open": "opens files" for module in ("io", "codecs", "gzip", "bz2", "lzma")},
         "io.FileIO": "opens files",
         "os.environ": "reads or changes the process's environment (API keys)",
@@ -390,7 +430,11 @@ _HOST_ATTRIBUTES.update(
         "asyncio.create_subprocess_shell": "starts processes",
     }
 )
-_HOST_NAMES = {"open": "opens files"}
+_HOST_NAMES = {
+    "open": "opens files",
+    **{name: "waits for the user at the terminal" for name in ("input", "help")},
+    **{name: "pages text and waits for the user" for name in ("license", "credits", "copyright")},
+}
 _HOST_ATTRIBUTE_NAMES = {
     "unlink": "deletes files",
     "rmdir": "deletes directories",
@@ -426,7 +470,9 @@ _IN_HOST = _Policy(
 )
 
 
-def forbidden_uses(source: str | ast.AST, *, in_host: bool = False) -> list[str]:
+def forbidden_uses(
+    source: str | ast.AST, *, in_host: bool = False, names: Mapping[str, str] | None = None
+) -> list[str]:
     """Each use in ``source`` of the interpreter's escape hatches, as ``"name: why"``, in order.
 
     Refused: the modules atexit, builtins, gc, inspect, time, timeit, resource,
@@ -451,39 +497,195 @@ def forbidden_uses(source: str | ast.AST, *, in_host: bool = False) -> list[str]
     (``open``, ``io.open``, ``.open()``, ``os.remove``, ``os.system``, ``shutil``,
     ``subprocess``, ``socket``, ``tempfile``, ``.unlink()``, ``.write_text()``,
     ``.read_text()``, ...), reading the environment (``os.environ``: API keys)
-    and starting threads (``threading``).
+    and starting threads (``threading``) and waiting at the terminal (``input``, ``help``).
+
+    ``names`` maps names the code can use without importing them (the globals it
+    will run in) to the dotted names of what they are (``{"run": "subprocess.run"}``,
+    see :func:`names_in`); the usual module names (``os``, ``sys``, ``subprocess``,
+    ...) are presumed to be those modules unless the code imports them otherwise.
     """
-    return [text for _, text in _found(source, in_host)]
+    return [text for _, text in _found(source, in_host, _frozen(names))]
 
 
 def added_forbidden_uses(
-    source: str | ast.AST, original: str | ast.AST, *, in_host: bool = False
+    source: str | ast.AST,
+    original: str | ast.AST,
+    *,
+    in_host: bool = False,
+    names: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The :func:`forbidden_uses` of ``source`` whose kind ``original`` does not use already.
 
     A function that reads the clock may go on reading it (``time.monotonic`` in
     the original allows ``time.time`` in a rewrite); one that did not may not start.
     """
-    allowed = {key for key, _ in _found(original, in_host)}
-    return [text for key, text in _found(source, in_host) if key not in allowed]
+    frozen = _frozen(names)
+    allowed = {key for key, _ in _found(original, in_host, frozen)}
+    return [text for key, text in _found(source, in_host, frozen) if key not in allowed]
 
 
-def _found(source: str | ast.AST, in_host: bool) -> tuple[tuple[str, str], ...]:
+def names_in(namespace: Mapping[str, Any], used: Iterable[str]) -> dict[str, str]:
+    """The dotted names of the modules, functions and classes that the ``used`` names
+    stand for in ``namespace`` (``{"system": "posix.system"}``), for ``names=``."""
+    found = {}
+    for name in used:
+        value = namespace.get(name)
+        if isinstance(value, types.ModuleType):
+            found[name] = value.__name__
+        elif callable(value):
+            module = getattr(value, "__module__", None)
+            qualname = getattr(value, "__qualname__", None)
+            if isinstance(module, str) and isinstance(qualname, str):
+                found[name] = f"{module}.{qualname}"
+    return found
+
+
+def _frozen(names: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((names or {}).items()))
+
+
+def _found(
+    source: str | ast.AST, in_host: bool, names: tuple[tuple[str, str], ...] = ()
+) -> tuple[tuple[str, str], ...]:
     """``(kind, "name: why")`` of each forbidden use, without repeats."""
     if isinstance(source, str):
-        return _found_in_text(source, in_host)
+        return _found_in_text(source, in_host, names)
     nodes = list(ast.walk(source))
     policy = _IN_HOST if in_host else _ESCAPES
-    return tuple(dict.fromkeys(_uses(nodes, _module_aliases(nodes), policy)))
+    aliases = _module_aliases(nodes, {**_presumed(policy), **dict(names)})
+    found = itertools.chain(_uses(nodes, aliases, policy), _named_uses(nodes, dict(names), policy))
+    return tuple(dict.fromkeys(found))
 
 
 @functools.lru_cache(maxsize=64)
-def _found_in_text(source: str, in_host: bool) -> tuple[tuple[str, str], ...]:
+def _found_in_text(
+    source: str, in_host: bool, names: tuple[tuple[str, str], ...] = ()
+) -> tuple[tuple[str, str], ...]:
     """:func:`_found` of source text (an original is asked about at every proposal)."""
     try:
-        return _found(ast.parse(source), in_host)
+        return _found(ast.parse(source), in_host, names)
     except (SyntaxError, ValueError):
         return ()
+
+
+def _named_uses(
+    nodes: list[ast.AST], names: dict[str, str], policy: _Policy
+) -> Iterator[tuple[str, str]]:
+    """Uses of names the code runs with but did not import (``run`` standing for
+    ``subprocess.run``) that the policy refuses; a name the code imports or assigns
+    itself is its own."""
+    own = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    own |= {
+        a.asname or a.name.split(".")[0]
+        for n in nodes
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        for a in n.names
+    }
+    for node in nodes:
+        if isinstance(node, ast.Name) and node.id in names and node.id not in own:
+            rule = _module_rule(names[node.id], policy)
+            if rule:
+                yield rule
+
+
+def _presumed(policy: _Policy) -> dict[str, str]:
+    """Module names a policy knows, each presumed to be that module when used unimported
+    (``os.system(...)`` in code that runs where ``os`` is imported already)."""
+    tops = {name.split(".")[0] for name in [*policy.modules, *policy.attributes]}
+    return {top: top for top in tops}
+
+
+def module_patches(source: ast.AST, names: Mapping[str, str] | None = None) -> list[str]:
+    """Assignments to (or deletions of) an attribute of a module in ``source``, as
+    ``"name: why"``: run in this process, they change that module for every caller.
+    ``names`` as for :func:`forbidden_uses`."""
+    nodes = list(ast.walk(source))
+    aliases = _module_aliases(nodes, {**_presumed(_IN_HOST), **dict(names or {})})
+    return list(dict.fromkeys(text for _, text in _module_patches(nodes, aliases)))
+
+
+def _module_patches(nodes: list[ast.AST], aliases: dict[str, str]) -> Iterator[tuple[str, str]]:
+    for node in nodes:
+        if isinstance(node, (ast.Assign, ast.Delete)):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        else:
+            continue
+        for target in targets:
+            for part in ast.walk(target):
+                dotted = _dotted(part, aliases) if isinstance(part, ast.Attribute) else None
+                if dotted and isinstance(part.ctx, (ast.Store, ast.Del)):
+                    yield (
+                        f"patch {dotted}",
+                        f"{dotted} = ...: changes a module for every caller in this process",
+                    )
+
+
+SAFE_IMPORTS = frozenset(
+    [
+        "array",
+        "base64",
+        "binascii",
+        "bisect",
+        "calendar",
+        "cmath",
+        "collections",
+        "copy",
+        "dataclasses",
+        "datetime",
+        "decimal",
+        "difflib",
+        "enum",
+        "fnmatch",
+        "fractions",
+        "functools",
+        "graphlib",
+        "hashlib",
+        "heapq",
+        "html",
+        "itertools",
+        "json",
+        "keyword",
+        "math",
+        "numbers",
+        "operator",
+        "pprint",
+        "random",
+        "re",
+        "reprlib",
+        "statistics",
+        "string",
+        "struct",
+        "textwrap",
+        "typing",
+        "unicodedata",
+        "zlib",
+    ]
+)
+"""Standard modules that only compute: code running in this process may import them."""
+
+
+def unloaded_imports(source: ast.AST, loaded: Collection[str]) -> list[str]:
+    """The imports in ``source`` of modules that are neither in ``loaded`` (the modules
+    this process has imported already) nor :data:`SAFE_IMPORTS`, as ``"name: why"``:
+    importing them would run their code here (``import antigravity`` starts a browser)."""
+    found = []
+    for node in ast.walk(source):
+        if isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            modules = [node.module or ""] if not node.level else ["." * node.level]
+        else:
+            continue
+        for module in modules:
+            top = module.split(".")[0]
+            if module not in loaded and top not in SAFE_IMPORTS:
+                found.append(
+                    f"import {module}: a module this process has not loaded (importing it "
+                    "runs its code here; import it in your program first)"
+                )
+    return list(dict.fromkeys(found))
 
 
 def refusal(uses: list[str], what: str = "the new code") -> str:
@@ -494,9 +696,10 @@ def refusal(uses: list[str], what: str = "the new code") -> str:
     )
 
 
-def _module_aliases(nodes: list[ast.AST]) -> dict[str, str]:
-    """Local name -> dotted name it stands for, from every import among ``nodes``."""
-    aliases: dict[str, str] = {}
+def _module_aliases(nodes: list[ast.AST], given: dict[str, str] | None = None) -> dict[str, str]:
+    """Local name -> dotted name it stands for, from every import among ``nodes`` (which
+    take precedence over the ``given`` ones)."""
+    aliases: dict[str, str] = dict(given or {})
     for node in nodes:
         if isinstance(node, ast.Import):
             for a in node.names:
@@ -524,6 +727,8 @@ def _dotted(node: ast.expr, aliases: dict[str, str]) -> str | None:
 
 
 def _module_rule(dotted: str, policy: _Policy) -> tuple[str, str] | None:
+    if "__main__" in dotted.split("."):
+        return "__main__", f"{dotted}: runs or reaches a program's main code"
     top = dotted.split(".")[0]
     if top in policy.modules:
         return top, f"{dotted}: {policy.modules[top]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 
@@ -11,7 +12,9 @@ import trace_engine.code
 from trace_engine import InvalidCodeError, Module, StateError, bundle
 
 
-def test_accepting_code_runs_nothing_and_its_imports_run_at_the_first_call(tmp_path, monkeypatch):
+def test_accepting_code_runs_nothing_and_it_may_import_only_what_the_program_loaded(
+    tmp_path, monkeypatch
+):
     marker = tmp_path / "imported.txt"
     (tmp_path / "side_effect_13a.py").write_text(f"open({str(marker)!r}, 'w').close()\nVALUE = 7\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -22,9 +25,13 @@ def test_accepting_code_runs_nothing_and_its_imports_run_at_the_first_call(tmp_p
         return x
 
     (code,) = seven.parameters()
-    code.set("import side_effect_13a\n\ndef seven(x):\n    return side_effect_13a.VALUE\n")
+    proposal = "import side_effect_13a\n\ndef seven(x):\n    return side_effect_13a.VALUE\n"
+    with pytest.raises(InvalidCodeError, match="import side_effect_13a: a module this process"):
+        code.set(proposal)
     assert not marker.exists() and "side_effect_13a" not in sys.modules
-    assert seven(0).data == 7 and marker.exists()
+    importlib.import_module("side_effect_13a")  # the program's own import
+    code.set(proposal)
+    assert seven(0).data == 7
 
 
 def test_the_callable_follows_the_current_source_even_when_data_is_edited():
