@@ -110,7 +110,7 @@ def read_controller_file(
         raise FileNotFoundError(f"controller file not found: {path}")
     try:
         saved = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise ControllerMismatch(
             f"{path} is not a DynaICL controller file (they are JSON; controller files "
             "written as pickles by older versions are not read: train the controller again)"

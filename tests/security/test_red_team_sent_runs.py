@@ -1,4 +1,5 @@
-"""A run directory someone sent you must not decide where your prompts and keys go.
+"""Files someone sent you: a run directory must not decide where your prompts and keys go,
+and a malformed file is one clear error.
 
 ``run.json`` records the LLM spec a run started with, and ``eval --run`` and
 ``optimize --resume`` reuse it when ``--llm`` is not given. A crafted file can name
@@ -49,3 +50,12 @@ def test_eval_of_a_sent_run_never_sends_the_users_key_to_the_server_it_names(tmp
         leaked = [a for a in attacker.authorizations if a and SECRET in a]
     assert not leaked
     assert done.returncode != 0 and "--llm" in done.stderr
+
+
+def test_a_sent_controller_file_nested_too_deeply_is_one_clear_error(tmp_path):
+    from agents.dynaicl.controller import ControllerMismatch, read_controller_file
+
+    path = tmp_path / "controller.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ControllerMismatch, match="is not a DynaICL controller file"):
+        read_controller_file(path, task_id="t")
