@@ -3,7 +3,8 @@
 Reads a JSON request on standard input ({"setup", "code", "tests",
 "entry_point"}) and takes the run's result pipe before anything untrusted
 runs. The candidate code is defined in a process of its own
-(``isolation.candidate``) that cannot reach that pipe; the statements of the
+(``isolation.candidate``), forked before the request is read (so it never holds
+the tests), that cannot reach that pipe; the statements of the
 tests' ``check(candidate)`` run here, one by one, calling it across the
 process boundary and comparing plain values, so every failing check can be
 reported (with what the candidate returned and what was expected). Before
@@ -102,6 +103,11 @@ def _failing_text(exc, stmt, text, test_lines):
     return _short(f"{inner} (inside `{text}`)", 400)
 
 
+def _define_from(payload):
+    """What the waiting candidate's process runs with the payload it is sent."""
+    return _define(payload["setup"], payload["code"], payload["entry_point"])()
+
+
 def _define(setup, code, entry_point):
     """What the candidate's process runs: the setup, then the code; the function."""
 
@@ -129,7 +135,7 @@ def _definition_error(defined, code_lines):
     )
 
 
-def run(request, results):
+def run(request, results, candidate):
     code = request["code"]
     code_lines = code.splitlines()
     result = {"status": "error", "passed": 0, "total": 0, "failures": [], "error": None}
@@ -144,10 +150,9 @@ def run(request, results):
     except Exception as exc:
         result["error"] = f"the setup code failed: {type(exc).__name__}: {exc}"
         return result
-    candidate = CandidateProcess(
-        _define(request.get("setup"), code, request["entry_point"]),
-        f"`{request['entry_point']}`",
-        CANDIDATE_FILE,
+    payload = {"setup": request.get("setup") or "", "code": code}
+    candidate.define_with(
+        {**payload, "entry_point": request["entry_point"]}, f"`{request['entry_point']}`"
     )
     try:
         if not candidate.defined.get("defined"):
@@ -189,11 +194,14 @@ def run(request, results):
 
 
 def main():
+    # The candidate's process is forked before the input is read, so its memory never
+    # holds the tests (a candidate that walks frames cannot look up the expected values).
+    candidate = CandidateProcess(_define_from, "the candidate", CANDIDATE_FILE, waits=True)
     request = json.loads(read_input())
     results = open_results()
     sys.setrecursionlimit(3000)
     try:
-        result = run(request, results)
+        result = run(request, results, candidate)
     except Exception as exc:  # a broken test suite is reported, not a crash
         result = {
             "status": "error",
@@ -203,6 +211,8 @@ def main():
             "error": f"the test run stopped: {type(exc).__name__}: {_short(str(exc))}",
         }
         traceback.print_exc()
+    finally:
+        candidate.close()
     results.send({"result": result})
 
 

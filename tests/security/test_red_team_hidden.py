@@ -146,3 +146,27 @@ def test_a_candidate_cannot_signal_the_host(level):
         level,
     )
     assert "got 0," not in seen and "got 1," in seen
+
+
+def test_a_candidate_cannot_look_up_the_expected_values_in_its_own_memory():
+    """The candidate's process must not hold the tests: walking frames with computed
+    attribute names (which no static check sees) finds nothing to copy answers from."""
+    tests = "def check(candidate):\n    assert candidate(1) == 1234567\n"
+    code = textwrap.dedent(
+        """
+        def f(x):
+            try:
+                raise ValueError
+            except ValueError as error:
+                frame = getattr(error.__traceback__, "tb_" + "frame")
+            while frame is not None:
+                for value in list(getattr(frame, "f_" + "locals").values()):
+                    if type(value) is dict and "1234567" in str(value.get("tests")):
+                        return 1234567
+                frame = getattr(frame, "f_" + "back")
+            return -1
+        """
+    )
+    report = run_tests(code, tests, "f", timeout=30)
+    assert not report.solved
+    assert "got -1" in report.summary()

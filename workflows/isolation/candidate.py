@@ -81,10 +81,13 @@ def _raised(exc: BaseException, source_name: str) -> dict[str, Any]:
     }
 
 
-def _serve(channel: _Channel, define: Callable[[], Callable], source_name: str) -> None:
-    """The child's loop: define the function, then answer calls until the pipe closes."""
+def _serve(
+    channel: _Channel, define: Callable[..., Callable], source_name: str, waits: bool
+) -> None:
+    """The child's loop: define the function (with the payload the parent sends first,
+    when it ``waits``), then answer calls until the pipe closes."""
     try:
-        function = define()
+        function = define(plain.decode(channel.receive())) if waits else define()
     except BaseException as exc:  # a definition that fails or exits is reported, not obeyed
         channel.send({"defined": False, **_raised(exc, source_name)})
         return
@@ -109,20 +112,40 @@ class CandidateProcess:
 
     def __init__(
         self,
-        define: Callable[[], Callable],
+        define: Callable[..., Callable],
         describe: str = "the candidate",
         source_name: str = "<candidate>",
+        *,
+        waits: bool = False,
     ):
         """``source_name`` is the file name the untrusted code was compiled under; errors
-        carry the last line of it they passed through (``candidate_line``)."""
+        carry the last line of it they passed through (``candidate_line``).
+
+        With ``waits`` the child is forked now and calls ``define(payload)`` only when
+        :meth:`define_with` sends it the payload: started before the job reads its
+        input, the child never holds what the checks know (their expected values)."""
         self.describe = describe
         self.source_name = source_name
         self.pid: int | None = None
         self.defined: dict[str, Any] = {}
         self._channel: _Channel | None = None
-        self._start(define)
+        self._start(define, waits)
+        if not waits:
+            self._receive_defined()
 
-    def _start(self, define: Callable[[], Callable]) -> None:
+    def define_with(self, payload: Any, describe: str | None = None) -> dict[str, Any]:
+        """Send the waiting child ``payload`` (plain data) to define the function with;
+        the child's answer (also kept as ``defined``)."""
+        self.describe = describe or self.describe
+        try:
+            self._channel.send(plain.encode(payload))
+        except (OSError, AttributeError):
+            self.defined = {"defined": False, "raised": "", "message": self._ended()}
+            return self.defined
+        self._receive_defined()
+        return self.defined
+
+    def _start(self, define: Callable[..., Callable], waits: bool) -> None:
         to_child_read, to_child_write = os.pipe()
         to_parent_read, to_parent_write = os.pipe()
         sys.stdout.flush()
@@ -137,7 +160,10 @@ class CandidateProcess:
                 os.closerange(3, keep[0])
                 os.closerange(keep[0] + 1, keep[1])
                 os.closerange(keep[1] + 1, 1 << 16)
-                _serve(_Channel(to_child_read, to_parent_write), define, self.source_name)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)  # the job's input is not the child's to read
+                os.close(null)
+                _serve(_Channel(to_child_read, to_parent_write), define, self.source_name, waits)
             except BaseException:
                 code = 1
             finally:
@@ -146,6 +172,8 @@ class CandidateProcess:
         os.close(to_parent_write)
         self.pid = pid
         self._channel = _Channel(to_parent_read, to_child_write)
+
+    def _receive_defined(self) -> None:
         try:
             self.defined = self._channel.receive()
         except (EOFError, ValueError, OSError, struct.error):
