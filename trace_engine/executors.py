@@ -187,7 +187,7 @@ class ThreadExecutor:
                 raise mark_failed(exc, first, len(items))
             return results
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C does not wait for calls
 
     @staticmethod
     def _serial(fn: Callable, items: list, on_result: OnResult | None) -> list:
