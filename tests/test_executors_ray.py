@@ -4,6 +4,8 @@ The same traced work runs through threads and through Ray tasks and must give
 the same results, with the returned graphs reaching the caller's own parameters,
 the calls' LLM usage accounted on the caller's meter and budgets, and the three
 ways of failing (a task raises, a worker dies, no cluster) each one clear error.
+A training run on Ray matches one on threads, step by step, also when a worker
+dies half-way and the run is resumed from its checkpoint; so does the command line.
 """
 
 from __future__ import annotations
@@ -202,3 +204,117 @@ def test_an_optimizer_step_on_ray_outputs_sees_and_does_what_it_does_on_thread_o
     assert runs[0] == runs[1]
     assert runs[1][1:] == ({"offset": 3}, 3)
     assert "add_2: expected 7, got 4" in runs[1][0][0]
+
+
+def train_offset(directory, script, executor, *, resume=False, on_step=None, die_if=None):
+    """The Trainer tests' offset job (learn offset = 3), evaluated through ``executor``;
+    ``die_if``: a file whose existence makes the evaluating process exit at once."""
+    from tests.workflows.test_trainer import offset_job
+    from workflows.trainer import Trainer
+
+    offset, examples, evaluate, opt = offset_job(script)
+
+    def evaluate_or_die(example):
+        if die_if is not None and die_if.exists():
+            os._exit(7)
+        return evaluate(example)
+
+    trainer = Trainer(
+        [offset],
+        opt,
+        examples,
+        val=examples[:2],
+        evaluate=evaluate_or_die,
+        batch_size=2,
+        epochs=3,
+        max_steps=6,
+        checkpoint_dir=directory,
+        resume=resume,
+        progress=False,
+        plot=False,
+        perfect_score=None,
+        restore_best=False,
+        workflow="offset",
+        executor=executor,
+        on_step=on_step,
+    )
+    return offset, trainer.fit()
+
+
+def test_training_on_ray_matches_threads_and_resumes_after_a_worker_dies(executors, tmp_path):
+    from workflows.checkpoint import read_checkpoint
+    from workflows.trainer import TrainingFailed
+
+    threads, tasks = executors
+    script = ["1", "2", "5", "3", "4", "6"]
+    _, reference = train_offset(tmp_path / "threads", script, threads)
+
+    marker = tmp_path / "die"
+
+    def after(record):
+        if record["step"] == 2:
+            marker.touch()  # the next evaluation's worker exits
+
+    run = tmp_path / "ray"
+    with pytest.raises(TrainingFailed) as info:
+        train_offset(run, script[:2], tasks, on_step=after, die_if=marker)
+    assert "Ray worker died" in info.value.result.message
+    assert read_checkpoint(run, "offset")["step"] == 2  # nothing finished was lost
+    marker.unlink()
+    offset, resumed = train_offset(run, script[2:], tasks, resume=True)
+
+    strip = ("seconds", "applied")
+    assert [{k: v for k, v in r.items() if k not in strip} for r in resumed.history] == [
+        {k: v for k, v in r.items() if k not in strip} for r in reference.history
+    ]
+    assert offset.data == 6 and resumed.steps == 6
+
+
+def test_the_command_line_trains_on_ray_as_on_threads_and_names_an_absent_cluster(tmp_path):
+    import json
+    import socket
+
+    from tests.workflows.scripted_server import ScriptedServer
+    from tests.workflows.test_cli import cli, reply_for
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with ScriptedServer(reply_for) as server:
+        common = ("--steps", "2", "--llm", server.spec)
+        absent = cli(
+            "optimize",
+            "numeric",
+            "--executor",
+            "ray",
+            "--ray-address",
+            f"127.0.0.1:{port}",
+            *common,
+            "--out",
+            tmp_path / "absent",
+        )
+        on_threads = cli("optimize", "numeric", *common, "--out", tmp_path / "threads")
+        on_ray = cli(
+            "optimize",
+            "numeric",
+            "--executor",
+            "ray",
+            *common,
+            "--out",
+            tmp_path / "ray",
+            timeout=300,
+        )
+    assert absent.returncode == 2
+    assert f"no Ray cluster answers at 127.0.0.1:{port}" in absent.stderr.strip().splitlines()[-1]
+    assert on_threads.returncode == 0, on_threads.stderr
+    assert on_ray.returncode == 0, on_ray.stderr
+
+    def scores(run):
+        lines = (tmp_path / run / "steps.jsonl").read_text().splitlines()
+        keep = ("step", "train_scores", "val_scores", "feedback", "error")
+        return [{k: json.loads(line).get(k) for k in keep} for line in lines]
+
+    assert scores("ray") == scores("threads")
+    assert (tmp_path / "ray" / "parameters.json").read_text() == (
+        tmp_path / "threads" / "parameters.json"
+    ).read_text()
