@@ -34,11 +34,6 @@ def sent_run(directory, data, llm_spec):
     return directory
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: run.json's LLM spec is used without the user restating it "
-    "(workflows/commands/run_file.py, owned by another helper; see the report of #13e)",
-)
 def test_eval_of_a_sent_run_never_sends_the_users_key_to_the_server_it_names(tmp_path):
     data = tmp_path / "qa.jsonl"
     data.write_text(
@@ -59,3 +54,18 @@ def test_a_sent_controller_file_nested_too_deeply_is_one_clear_error(tmp_path):
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ControllerMismatch, match="is not a DynaICL controller file"):
         read_controller_file(path, task_id="t")
+
+
+def test_a_sent_runs_server_is_used_only_when_the_user_names_it_again(tmp_path):
+    data = tmp_path / "qa.jsonl"
+    data.write_text(
+        "".join(json.dumps({"input": f"{i} + 1?", "target": str(i + 1)}) + "\n" for i in range(8))
+    )
+    with ScriptedServer(lambda messages: "Answer: 1") as server:
+        run = sent_run(tmp_path / "sent", data, server.spec)
+        refused = cli("eval", "--run", run, timeout=300)
+        assert refused.returncode == 2 and server.spec in refused.stderr
+        assert not server.requests
+        restated = cli("eval", "--run", run, "--llm", server.spec, timeout=300)
+    assert restated.returncode == 0, restated.stderr
+    assert server.requests

@@ -178,8 +178,13 @@ def test_resume_uses_the_runs_llm_whatever_the_environment_says(tmp_path):
         saved = json.loads((out / "run.json").read_text())
         assert saved["llm"] == server.spec and saved["steps"] == 1 and saved["task"] is None
         calls = len(server.requests)
+        env = {"TRACE_ENGINE_LLM": DEAD}
+        # a server named by run.json (which may come from someone else) is used only when
+        # the user names it again; the environment's LLM is never silently used instead
+        unstated = cli("optimize", "--resume", out, "--steps", "2", env_extra=env)
+        one_line_error(unstated, f"pass --llm {server.spec} to use it")
         resumed = cli(
-            "optimize", "--resume", out, "--steps", "2", env_extra={"TRACE_ENGINE_LLM": DEAD}
+            "optimize", "--resume", out, "--steps", "2", "--llm", server.spec, env_extra=env
         )
         assert resumed.returncode == 0, resumed.stderr
         assert "resuming with --steps 2 replaces the run's 1" in resumed.stdout
@@ -210,12 +215,22 @@ def test_a_budget_holds_over_the_whole_life_of_a_run(tmp_path):
             out,
         )
         assert first.returncode == 0, first.stderr
-        second = cli("optimize", "--resume", out, "--steps", "2")
+        second = cli("optimize", "--resume", out, "--steps", "2", "--llm", server.spec)
         assert second.returncode == 0, second.stderr
         spent = json.loads((out / "checkpoint.json").read_text())["usage"]
         assert spent["prompt_tokens"] + spent["completion_tokens"] == 2 * 150
         calls = len(server.requests)
-        third = cli("optimize", "--resume", out, "--steps", "4", "--budget-tokens", "300")
+        third = cli(
+            "optimize",
+            "--resume",
+            out,
+            "--steps",
+            "4",
+            "--budget-tokens",
+            "300",
+            "--llm",
+            server.spec,
+        )
         assert third.returncode == 1, third.stderr
         assert "budget" in third.stdout and len(server.requests) == calls
     assert json.loads((out / "run.json").read_text())["budget_tokens"] == 300
@@ -262,7 +277,8 @@ def test_a_checkpoint_missing_its_step_is_one_line(server, tmp_path):
     checkpoint = json.loads((out / "checkpoint.json").read_text())
     del checkpoint["step"]
     (out / "checkpoint.json").write_text(json.dumps(checkpoint))
-    one_line_error(cli("optimize", "--resume", out), "checkpoint.json is damaged", "'step'")
+    resumed = cli("optimize", "--resume", out, "--llm", server.spec)
+    one_line_error(resumed, "checkpoint.json is damaged", "'step'")
 
 
 def test_a_corrupt_completion_cache_is_one_line(server, tmp_path):

@@ -23,7 +23,7 @@ from workflows.commands.common import (
     positive_int,
     show_progress,
 )
-from workflows.commands.run_file import read_run, resolve, write_run
+from workflows.commands.run_file import check_saved_llm, read_run, resolve, write_run
 
 KIND = "optimize"
 DATA_SETTINGS = ("workflow", "data", "task", "seed", "optimizer", "batch_size")
@@ -148,7 +148,10 @@ def settings_for(
     for each saved value a flag replaces."""
     keys = (*DATA_SETTINGS, "timeout", "llm", *extra)
     given = {key: getattr(args, key, None) for key in keys}
-    return resolve(given, saved, fixed=DATA_SETTINGS, defaults={**DEFAULTS, "llm": llm_spec(None)})
+    current = llm_spec(None)
+    resolved = resolve(given, saved, fixed=DATA_SETTINGS, defaults={**DEFAULTS, "llm": current})
+    check_saved_llm(saved, given["llm"], current)
+    return resolved
 
 
 def build(settings: dict[str, Any], llm: Any):

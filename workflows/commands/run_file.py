@@ -79,6 +79,35 @@ def resolve(
     return settings, notes
 
 
+SELF_CONTAINED_LLMS = ("local", "openai", "litellm")
+"""Spec kinds a saved run may choose by itself: the embedded model, or a provider named
+by model only, whose key the user already set for it. Any other spec names a server
+address, a key variable or a file, which a run directory someone sent must not pick."""
+
+
+def check_saved_llm(saved: dict[str, Any] | None, given: str | None, current: str) -> None:
+    """Refuse a saved run's LLM that ``--llm`` did not restate when it names where prompts
+    (and keys) go: a run directory may come from someone else, and its ``run.json`` must
+    not send the user's data or ``$VAR`` to a server or load a file of its choosing."""
+    from trace_engine.llm import SpecError
+    from trace_engine.llm.config import parse_spec
+
+    spec = (saved or {}).get("llm")
+    if given is not None or spec is None or spec == current:
+        return
+    if not isinstance(spec, str):
+        raise UsageError(f"the saved run's LLM {spec!r} is not a spec string; pass --llm SPEC")
+    try:
+        kind = parse_spec(spec).kind
+    except SpecError:
+        kind = ""
+    if kind not in SELF_CONTAINED_LLMS:
+        raise UsageError(
+            f"the saved run names the LLM {spec!r}, which would receive your prompts and keys; "
+            f"pass --llm {spec} to use it, or --llm another"
+        )
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
