@@ -26,6 +26,22 @@ OBJECTIVE = (
 )
 
 
+REPLY_TOKENS_PER_CHAR = 0.7
+"""About twice the tokens per character of Python source (code is rewritten, maybe escaped)."""
+REPLY_TOKENS_FOR_REASONING = 768
+"""Room for the reasoning and the reply's framing, beyond the rewritten function."""
+
+
+def reply_token_limit(source: str) -> int:
+    """The most tokens one reply may take: room to rewrite ``source`` and explain why.
+
+    Without a limit a small model decoding greedily can repeat itself until the
+    context window is full (minutes per round on a CPU); cut off, the reply is
+    unreadable, which ends the round with a verdict (an invalid candidate).
+    """
+    return REPLY_TOKENS_FOR_REASONING + int(REPLY_TOKENS_PER_CHAR * len(source))
+
+
 class SandboxedCode(CodeParameter):
     """A code parameter checked by parsing only (name and signature kept); it is never executed here."""
 
@@ -87,7 +103,11 @@ class OptoPrimeProposer:
         # resample=0: each round's candidate, even an invalid one, goes to the review and its
         # rejection is the next round's feedback.
         self.optimizer = OptoPrime(
-            [self.code], llm, memory_size=memory_size, objective=OBJECTIVE, resample=0
+            [self.code],
+            llm,
+            memory_size=memory_size,
+            objective=OBJECTIVE,
+            resample=0,
         )
         self._summaries: dict[str, str] = {}
 
@@ -105,6 +125,7 @@ class OptoPrimeProposer:
         """One optimizer step from ``current_source``; the parameter is left at ``current_source``."""
         if self.code.data != current_source:
             self.code.set(current_source)
+        self.optimizer.max_tokens = reply_token_limit(current_source)
         self._summaries = {self.code.data: summary}
         output = self._measure(self.code)
         self.optimizer.zero_feedback()
