@@ -24,12 +24,15 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from independent_speedup import AGREEMENT, check_session
 
 from workflows.cli import main as cli_main
 
@@ -99,12 +102,16 @@ def run_case(name: str, rounds: int, work: Path) -> dict:
     return run_session(name, project, f"{name}.py::{fn}", [f"test_{name}.py"], setup, bench, rounds)
 
 
-def run_networkx_case(name: str, rounds: int, seed: int, project: Path) -> dict:
+def run_networkx_case(name: str, rounds: int, seed: int, project: Path, pairs: int) -> dict:
     target, tests, setup, bench = NETWORKX_CASES[name]
     row = run_session(
         name, project, target, [tests], setup.format(seed=seed), bench, rounds, root=project
     )
-    row["tests_after"] = tests_pass(project, tests)
+    if row.get("written"):
+        fn_name = target.rpartition(":")[2]
+        row["tests_after"] = tests_pass(project, [tests])
+        row["tests_using"] = tests_pass(project, test_modules_using(project, fn_name))
+        row["independent"] = check_session(project / f"session-{name}", pairs)
     return row
 
 
@@ -116,15 +123,43 @@ def copy_networkx(project: Path) -> None:
     shutil.copytree(source, project / "networkx", ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def tests_pass(project: Path, tests: str) -> bool:
-    """Whether ``tests`` pass in a fresh process, importing networkx from ``project``."""
+def test_modules_using(project: Path, fn_name: str) -> list[str]:
+    """networkx's test modules that mention ``fn_name`` (tests the session was not given)."""
+    word = re.compile(rf"\b{re.escape(fn_name)}\b")
+    return sorted(
+        str(path.relative_to(project))
+        for path in (project / "networkx").rglob("test_*.py")
+        if word.search(path.read_text(encoding="utf-8"))
+    )
+
+
+PYTEST_FROM_COPY = (
+    "import sys, networkx, pytest\n"
+    "if not networkx.__file__.startswith(sys.argv[1]):\n"
+    "    sys.exit(f'networkx came from {networkx.__file__}, not the copy')\n"
+    "sys.exit(pytest.main(sys.argv[2:]))\n"
+)
+
+
+def tests_pass(project: Path, tests: list[str]) -> bool:
+    """Whether ``tests`` pass in a fresh process that imports networkx from ``project``
+    (it fails when networkx would come from anywhere else)."""
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", tests, "-q", "-p", "no:cacheprovider", "-x"],
+        [
+            sys.executable,
+            "-c",
+            PYTEST_FROM_COPY,
+            str(project),
+            *tests,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
         cwd=project,
         env={**os.environ, "PYTHONPATH": str(project)},
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,
     )
     return done.returncode == 0
 
@@ -186,6 +221,7 @@ def run_session(
         "written": report["result"]["written_back"],
         "rounds": report["rounds"]["done"],
         "statuses": statuses,
+        "calls": report["llm_usage"]["calls"],
         "tokens": report["llm_usage"]["total_tokens"],
         "completion_tokens": report["llm_usage"]["completion_tokens"],
         "llm_seconds": report["llm_usage"]["seconds"],
@@ -199,26 +235,47 @@ def main() -> None:
     parser.add_argument("--suite", choices=("small", "networkx"), default="small")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0, help="seed of the benchmark inputs")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=7,
+        help="process pairs of the independent alternated timing of accepted versions (default 7)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="work in DIR (must not exist) and keep it: projects, sessions and their reports",
+    )
     args = parser.parse_args()
     cases = NETWORKX_CASES if args.suite == "networkx" else CASES
     names = args.names or list(cases)
     unknown = [n for n in names if n not in cases]
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(cases)}")
-    with tempfile.TemporaryDirectory(prefix="bench-code-session-") as tmp:
-        work = Path(tmp)
+    if args.keep is not None and args.keep.exists():
+        parser.error(f"--keep {args.keep} already exists; give a new directory")
+    with contextlib.ExitStack() as stack:
+        if args.keep is None:
+            work = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-code-session-"))
+            )
+        else:
+            args.keep.mkdir(parents=True)
+            work = args.keep.resolve()
         os.environ["TRACE_ENGINE_CACHE_DIR"] = str(work / "llm-cache")
         if args.suite == "networkx":
             project = work / "project"
             project.mkdir()
             copy_networkx(project)
         print(
-            f"{'function':<16} {'accepted':>8} {'speedup':>9} {'range':>15} {'tests after':>11} "
-            f"{'rounds':>6} {'tokens':>7} {'wall s':>7}  candidates"
+            f"{'function':<16} {'accepted':>8} {'speedup':>9} {'range':>15} {'independent':>23} "
+            f"{'tests after':>11} {'tests using':>11} {'rounds':>6} {'calls':>5} {'tokens':>7} "
+            f"{'wall s':>7}  candidates"
         )
         for name in names:
             if args.suite == "networkx":
-                row = run_networkx_case(name, args.rounds, args.seed, project)
+                row = run_networkx_case(name, args.rounds, args.seed, project, args.pairs)
             else:
                 row = run_case(name, args.rounds, work)
             print_row(row)
@@ -231,13 +288,29 @@ def print_row(row: dict) -> None:
         return
     speedup = f"{row['speedup']:.2f}x" if row["speedup"] else "-"
     spread = f"{row['range'][0]:.2f}x-{row['range'][1]:.2f}x" if row["range"] else "-"
-    after = {True: "pass", False: "FAIL", None: "-"}[row.get("tests_after")]
+    found = row.get("independent")
+    if found:
+        ind = found["independent"]
+        verdict = "agree" if found["agrees"] else "DIFFER"
+        independent = f"{ind['value']:.2f}x {verdict}"
+    else:
+        independent = "-"
+    shown = {True: "pass", False: "FAIL", None: "-"}
     print(
         f"{name:<16} {('yes' if row['accepted'] else 'no'):>8} {speedup:>9} {spread:>15} "
-        f"{after:>11} {row['rounds']:>6} {row['tokens']:>7} {row['seconds']:>7.0f}  "
-        f"{', '.join(row['statuses'])}",
+        f"{independent:>23} {shown[row.get('tests_after')]:>11} "
+        f"{shown[row.get('tests_using')]:>11} {row['rounds']:>6} {row['calls']:>5} "
+        f"{row['tokens']:>7} {row['seconds']:>7.0f}  {', '.join(row['statuses'])}",
         flush=True,
     )
+    if found:
+        ind = found["independent"]
+        print(
+            f"{'':<16} independent: {ind['value']:.2f}x ({ind['low']:.2f}x-{ind['high']:.2f}x), "
+            f"session {found['session']:.2f}x: "
+            f"{'within' if found['agrees'] else 'NOT within'} {AGREEMENT:.0%}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
