@@ -29,6 +29,7 @@ from optimizers import OPRO, OptoPrime, OptoPrimeMulti, TextGrad
 from optimizers.values import format_code
 from trace_engine import ExecutionError, bundle, feedback_graph, node
 from trace_engine.llm import get_llm
+from workflows.unit_checks import run_tests
 
 SIZES = (100, 1000, 4000, 10_000)
 
@@ -161,14 +162,21 @@ def run_cases(fn, task: CodeTask, optimizer=None) -> bool:
     return passed
 
 
+def case_tests(task: CodeTask) -> str:
+    """The task's cases as HumanEval-style ``check(candidate)`` tests, one assert each."""
+    lines = [f"    assert candidate(*{args!r}) == {expected!r}" for args, expected in task.cases]
+    return "def check(candidate):\n" + "\n".join(lines) + "\n"
+
+
+def passed_cases(source: str, task: CodeTask) -> int:
+    """How many of the task's cases ``source`` passes, run only in the sandbox (-1: it
+    does not run at all): model-written code never runs in this process."""
+    report = run_tests(source, case_tests(task), task.label)
+    return round(report.score * len(task.cases)) if report.status in ("passed", "failed") else -1
+
+
 def plain_cases(source: str, task: CodeTask) -> bool:
-    namespace: dict = {}
-    try:
-        exec(compile(source, "<zero-shot>", "exec"), namespace)
-        fn = namespace[task.label]
-        return all(fn(*args) == expected for args, expected in task.cases)
-    except Exception:
-        return False
+    return passed_cases(source, task) == len(task.cases)
 
 
 def zero_shot(llm, task: CodeTask) -> tuple[bool, int, int]:
@@ -235,14 +243,7 @@ def solve_code(method: str, task: CodeTask, llm, steps: int) -> Outcome:
     param = fn.parameters()[0]
 
     def score(values: dict) -> float:
-        source = values[param.name]
-        namespace: dict = {}
-        try:
-            exec(compile(source, "<candidate>", "exec"), namespace)
-            f = namespace[task.label]
-            return sum(f(*a) == e for a, e in task.cases)
-        except Exception:
-            return -1.0
+        return float(passed_cases(values[param.name], task))
 
     opt = make_optimizer(method, [param], llm, score)
     calls = tokens = 0
