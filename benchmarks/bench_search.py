@@ -16,13 +16,18 @@ Problem families, none used to tune a prompt:
 * ``humaneval``: a fixed sample of HumanEval/40..163 (``--problems`` of its 40,
   in a seeded order that does not change with ``--seed``), from stubs, scored by
   the official tests; every program runs only in the sandbox runner;
-* ``numeric``: the ten held-out numeric targets of ``bench_optimizers.py``.
+* ``numeric``: the ten held-out numeric targets of ``bench_optimizers.py``;
+* ``bigbench``: prompt tuning on a BIG-bench multiple-choice task (``--task``,
+  default ``navigate``), with a fixed train/test split (``--train``, ``--test``);
+  the budget counts the calls that propose an instruction, the calls answering
+  questions are reported beside it (see ``search_bigbench.py``).
 
 ``--seed`` is the first sampling seed, ``--seeds N`` repeats over N seeds; each
 figure is printed per seed and as mean and range::
 
     python benchmarks/bench_search.py --family humaneval --problems 40 --seeds 3
     python benchmarks/bench_search.py --family numeric --methods best_of_n,archive
+    python benchmarks/bench_search.py --family bigbench --task navigate --train 12 --test 30
 """
 
 from __future__ import annotations
@@ -263,7 +268,9 @@ def spread(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", choices=("humaneval", "numeric"), default="humaneval")
+    parser.add_argument(
+        "--family", choices=("humaneval", "numeric", "bigbench"), default="humaneval"
+    )
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument(
         "--problems", type=int, default=40, help="how many of the family's problems"
@@ -272,6 +279,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=3, help="how many seeds, from --seed up")
     parser.add_argument("--llm", default=None, help="LLM spec (default: the embedded model)")
+    parser.add_argument("--task", default="navigate", help="bigbench: the multiple-choice task")
+    parser.add_argument("--train", type=int, default=12, help="bigbench: train questions")
+    parser.add_argument("--test", type=int, default=30, help="bigbench: test questions")
     args = parser.parse_args()
     methods = args.methods.split(",")
     unknown = [m for m in methods if m not in METHODS]
@@ -279,6 +289,13 @@ def main() -> None:
         parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
     if not 1 <= args.problems <= 40 or args.calls < 1 or args.seeds < 1:
         parser.error("--problems must be 1-40, --calls and --seeds at least 1")
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    if args.family == "bigbench":
+        from search_bigbench import load_split, run_family
+
+        task, split = load_split(args.task, args.train, args.test)
+        run_family(task, split, methods, get_llm(args.llm, cache=False), args.calls, seeds)
+        return
     if args.family == "humaneval":
         problems = humaneval_tasks(humaneval_set(args.problems))
         labels = [t.name for t in problems]
@@ -286,7 +303,6 @@ def main() -> None:
         problems = HELD_OUT[: args.problems]
         labels = [t.label for t in problems]
     llm = get_llm(args.llm, cache=False)
-    seeds = list(range(args.seed, args.seed + args.seeds))
     print(
         f"## {args.family}: {len(problems)} problems, {args.calls} calls each, seeds {seeds}, {llm.id}"
     )
