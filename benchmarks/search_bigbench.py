@@ -55,7 +55,8 @@ BATCH = 4
 """Train questions per OptoPrime step, and fed to an archive expansion."""
 SHOWN = 3
 """Train questions (with answers) a best-of-n proposal is shown."""
-PROPOSAL_TOKENS = 200
+PROPOSAL_TOKENS = 120
+"""Room for a proposed instruction (a few sentences; a longer reply is cut)."""
 WRITE_INSTRUCTION = (
     "You write the instruction placed before every question of a task that a small "
     "language model answers. The model must reply with exactly one of the question's "
