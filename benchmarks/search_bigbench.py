@@ -67,7 +67,7 @@ WRITE_INSTRUCTION = (
 
 def split_task(task: ChoiceTask, train: int, test: int) -> tuple[list[Example], list[Example]]:
     """The fixed train and test questions: distinct inputs, shuffled with SPLIT_SEED."""
-    distinct = list({e.input: e for e in reversed(task.examples)}.values())[::-1]
+    distinct = list({e.input: e for e in task.examples}.values())  # one per input
     if train < 1 or test < 1 or train + test > len(distinct):
         raise SystemExit(
             f"--train {train} --test {test}: BIG-bench task {task.name!r} has "
