@@ -54,10 +54,15 @@ class PidsCgroup:
             return None
         return cls(path)
 
-    def enter_command(self, argv: list[str]) -> list[str]:
-        """``argv`` run by a shell that first moves itself into this cgroup."""
-        script = 'echo $$ > "$0" && exec "$@"'
-        return ["/bin/sh", "-c", script, str(self.path / "cgroup.procs"), *argv]
+    def entry(self) -> int:
+        """A descriptor of this cgroup's member list, for the run's supervisor: writing
+        ``0`` to it moves the writer's process in, and every process it starts after
+        that is born in the cgroup. The caller closes it.
+
+        Moving a process into a cgroup waits for the kernel (an RCU grace period, often
+        10-20 ms), so the supervisor does it while it starts up instead of a shell
+        doing it before the run starts."""
+        return os.open(self.path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
 
     def members(self) -> list[int]:
         try:

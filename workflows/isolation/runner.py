@@ -41,8 +41,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MARKER_VAR = "TRACE_ENGINE_SANDBOX_RUN"
 OUTPUT_TAIL = 8000
 STOP_GRACE_S = 2.0
-CGROUP_OVERHEAD = 4
-"""Processes of a run that are not the job's: the shell, bwrap's two and the supervisor."""
+CGROUP_OVERHEAD = 2
+"""Tasks of a run's cgroup that are not the job's: the supervisor and the thread it enters
+the cgroup with (bwrap's processes stay outside)."""
 
 
 @dataclass(frozen=True)
@@ -220,8 +221,9 @@ def _run(job: Job, limits: Limits, level: str, scratch: Path, cgroup: PidsCgroup
         str(SUPERVISOR),
         str(config_path),
     ]
-    if cgroup is not None:
-        argv = cgroup.enter_command(argv)
+    cgroup_fd = cgroup.entry() if cgroup is not None else None
+    if cgroup_fd is not None:
+        argv.append(str(cgroup_fd))
     started = time.perf_counter()
     try:
         process = subprocess.Popen(
@@ -229,7 +231,7 @@ def _run(job: Job, limits: Limits, level: str, scratch: Path, cgroup: PidsCgroup
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            pass_fds=(result_write, status_write),
+            pass_fds=(result_write, status_write, *([] if cgroup_fd is None else [cgroup_fd])),
             cwd=str(scratch),
             env=_environment(job, scratch, marker),
             start_new_session=True,
@@ -237,6 +239,8 @@ def _run(job: Job, limits: Limits, level: str, scratch: Path, cgroup: PidsCgroup
     finally:
         os.close(result_write)
         os.close(status_write)
+        if cgroup_fd is not None:
+            os.close(cgroup_fd)
     watch = _Watch(process, result_read, status_read, limits.result_mb * 1024 * 1024)
     try:
         timed_out = not watch.wait_until(started + limits.wall_s)
