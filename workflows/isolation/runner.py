@@ -17,6 +17,7 @@ bytes the job wrote on its result pipe and the tail of its output.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import select
 import shutil
@@ -32,11 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workflows.isolation import hidden, levels
+from workflows.isolation import bytecode, hidden, levels
 from workflows.isolation.cgroup import PidsCgroup
 from workflows.isolation.limits import Limits
 
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
+LANDLOCK = Path(__file__).with_name("landlock.py")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MARKER_VAR = "TRACE_ENGINE_SANDBOX_RUN"
 OUTPUT_TAIL = 8000
@@ -207,13 +209,15 @@ def _run(job: Job, limits: Limits, level: str, scratch: Path, cgroup: PidsCgroup
         "rlimits": limits.rlimits(_processes_of_user()),
         "cpu_s": limits.cpu_seconds,
         "host_pid": os.getpid() if level == levels.RLIMIT else None,
+        "modules": bytecode.project_code(job.module, PROJECT_ROOT, job.bare_packages),
+        "landlock_code": bytecode.file_code(LANDLOCK),
     }
     if level == levels.RLIMIT:
         config["landlock"] = hidden.landlock_rules(
             [config["cwd"], *config["sys_path"]], str(scratch)
         )
-    config_path = scratch / "config.json"
-    config_path.write_text(json.dumps(config), encoding="utf-8")
+    config_path = scratch / "config"
+    config_path.write_bytes(marshal.dumps(config))  # read once by the supervisor, then deleted
     argv = [
         *levels.command_prefix(level, str(scratch), [config["cwd"], *config["sys_path"]]),
         sys.executable,

@@ -1,10 +1,11 @@
 """The first process inside a sandbox: runs one job and leaves no process behind.
 
 Started by :func:`workflows.isolation.runner.run_isolated` as
-``python -I supervisor.py CONFIG.json [CGROUP_FD]``. Given the descriptor of
-its run's cgroup member list, it first moves itself into that cgroup (in a
-thread, while it loads its modules) and forks the job only once it is in, so
-every process of the job is born in the cgroup. It makes itself a child subreaper
+``python -I supervisor.py CONFIG [CGROUP_FD]`` (CONFIG: marshal data the host
+wrote for this run). Given the descriptor of its run's cgroup member list, it
+first moves itself into that cgroup (in a thread, while it loads its modules)
+and forks the job only once it is in, so every process of the job is born in
+the cgroup. It makes itself a child subreaper
 (every orphaned descendant, even one that called ``setsid``, becomes its
 child), asks to be signalled when its parent dies, forks the job under its
 resource limits, and when the job ends (or the host asks it to stop, or the
@@ -13,7 +14,8 @@ exits. The job gets no capabilities, and at the rlimit level the Landlock
 rules the host computed (``landlock.py``). It reports the job's exit status, its wall time and the CPU time of
 the job and all its descendants (``wait4``) on a pipe only it holds: the job
 can neither see that pipe nor read this process's memory (it is marked not
-dumpable). Standard library only; it never imports the project.
+dumpable). Standard library only; it never imports the project: the project
+modules the job imports come compiled from the host (``bytecode.py``).
 """
 
 import _thread
@@ -47,8 +49,9 @@ def _enter_cgroup():
 _ENTERING_CGROUP = _enter_cgroup() if __name__ == "__main__" else None
 
 import ctypes  # noqa: E402 (after the cgroup move has started: it waits for the kernel)
-import importlib.util  # noqa: E402
+import importlib.machinery  # noqa: E402
 import json  # noqa: E402
+import marshal  # noqa: E402
 import resource  # noqa: E402
 import runpy  # noqa: E402
 import signal  # noqa: E402
@@ -136,15 +139,44 @@ def _limit(config):
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
 
-def _confine(rules):
+def _confine(landlock_code, rules):
     """Landlock ``rules`` where given (the rlimit level), then no privileges either way."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "landlock.py")
-    spec = importlib.util.spec_from_file_location("_trace_engine_landlock", path)
-    landlock = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(landlock)
+    landlock = types.ModuleType("_trace_engine_landlock")
+    landlock.__file__ = landlock_code.co_filename
+    exec(landlock_code, landlock.__dict__)
     if rules:
         landlock.restrict(rules["read"], rules["write"], rules.get("list", ()))
     landlock.drop_privileges()
+
+
+class CompiledModules:
+    """Imports the modules whose code the host compiled (``bytecode.py``): ``name ->
+    (file, is_package, code)``; any other import goes on to Python's own finders."""
+
+    def __init__(self, modules):
+        self.modules = modules
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.modules:
+            return None
+        origin, package, _ = self.modules[name]
+        spec = importlib.machinery.ModuleSpec(name, self, origin=origin, is_package=package)
+        spec.has_location = True
+        if package:
+            spec.submodule_search_locations = [os.path.dirname(origin)]
+        return spec
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        exec(self.modules[module.__spec__.name][2], module.__dict__)
+
+    def get_code(self, name):
+        return self.modules[name][2]
+
+    def is_package(self, name):
+        return self.modules[name][1]
 
 
 def _register_bare_packages(packages):
@@ -171,10 +203,11 @@ def _run_job(config, input_fd, output_fd):
         os.close(output_fd)
         _limit(config)
         os.chdir(config["cwd"])
-        _confine(config.get("landlock"))
+        _confine(config["landlock_code"], config.get("landlock"))
         os.environ["TRACE_ENGINE_RESULT_FD"] = str(config["result_fd"])
         sys.path[:0] = config["sys_path"]
         _register_bare_packages(config.get("bare_packages", {}))
+        sys.meta_path.insert(0, CompiledModules(config.get("modules", {})))
         sys.argv = [config["module"], *config["args"]]
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 (the job's stdin)
         runpy.run_module(config["module"], run_name="__main__", alter_sys=True)
@@ -195,8 +228,8 @@ def _run_job(config, input_fd, output_fd):
 
 
 def main():
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        config = json.load(handle)
+    with open(sys.argv[1], "rb") as handle:
+        config = marshal.loads(handle.read())  # written by the host for this run only
     os.unlink(sys.argv[1])
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signum, _stop)

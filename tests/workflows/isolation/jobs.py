@@ -57,6 +57,7 @@ def main() -> None:
         "home": os.environ.get("HOME"),
         "tmpdir": os.environ.get("TMPDIR"),
         "cwd": os.getcwd(),
+        "loader": type(globals().get("__loader__")).__name__,
     }
     if "write" in request:
         report["write"] = try_write(request["write"])

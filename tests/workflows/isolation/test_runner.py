@@ -52,6 +52,12 @@ def test_a_job_runs_in_scratch_and_reports_on_its_pipe(level):
 
 
 @pytest.mark.parametrize("level", LEVELS)
+def test_the_job_module_runs_from_the_code_the_host_compiled(level):
+    [report] = run({}, level).messages()
+    assert report["loader"] == "CompiledModules"
+
+
+@pytest.mark.parametrize("level", LEVELS)
 def test_the_environment_holds_no_api_key(level, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
     [report] = run({"secret": "OPENAI_API_KEY"}, level).messages()
