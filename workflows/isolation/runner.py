@@ -20,12 +20,10 @@ import json
 import marshal
 import os
 import select
-import shutil
 import signal
 import site
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from workflows.isolation import bytecode, hidden, levels
+from workflows.isolation import scratch as scratch_directory
 from workflows.isolation.cgroup import PidsCgroup
 from workflows.isolation.limits import Limits
 
@@ -170,24 +169,23 @@ def run_isolated(job: Job, limits: Limits | None = None, *, level: str | None = 
     """Run ``job`` under ``limits`` at ``level`` (default: the strongest available).
 
     Never raises for anything the job does; raises only for a level this
-    machine cannot provide. The scratch directory is removed afterwards.
+    machine cannot provide. The scratch directory is removed afterwards (in a
+    thread of the host, see ``scratch.py``).
     Where a pids cgroup can be made, the run also lives in one (see ``cgroup.py``).
     """
     limits = limits or Limits()
     level = level or levels.available_level()
-    scratch = Path(tempfile.mkdtemp(prefix="trace-engine-sandbox-"))
+    scratch = scratch_directory.make()
     cgroup = PidsCgroup.create(limits.processes + CGROUP_OVERHEAD)
     try:
         return _run(job, limits, level, scratch, cgroup)
     finally:
         if cgroup is not None:
             cgroup.remove()
-        _remove(scratch)
+        scratch_directory.remove_soon(scratch)
 
 
 def _run(job: Job, limits: Limits, level: str, scratch: Path, cgroup: PidsCgroup | None) -> Outcome:
-    for sub in ("home", "tmp", "work"):
-        (scratch / sub).mkdir()
     marker = uuid.uuid4().hex
     (scratch / "input").write_bytes(job.input)
     result_read, result_write = os.pipe()
@@ -390,15 +388,3 @@ def _tail(path: Path) -> str:
             return handle.read().decode("utf-8", "replace")
     except OSError:
         return ""
-
-
-def _remove(scratch: Path) -> None:
-    def writable_then_retry(function: Any, path: str, _exc: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(path), 0o700)
-            os.chmod(path, 0o700)
-            function(path)
-        except OSError:
-            pass
-
-    shutil.rmtree(scratch, onerror=writable_then_retry)

@@ -15,6 +15,7 @@ import pytest
 
 from tests.workflows.isolation.processes import processes_with
 from workflows.isolation import BUBBLEWRAP, RLIMIT, Job, Limits, run_isolated
+from workflows.isolation import scratch as scratch_directory
 from workflows.isolation.levels import bubblewrap_works
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -48,6 +49,7 @@ def test_a_job_runs_in_scratch_and_reports_on_its_pipe(level):
     scratch = Path(report["home"]).parent
     assert scratch.name.startswith("trace-engine-sandbox-")
     assert Path(report["tmpdir"]).parent == scratch and Path(report["cwd"]).parent == scratch
+    scratch_directory.wait_for_removals()
     assert not scratch.exists()  # removed after the run
 
 
