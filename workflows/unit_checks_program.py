@@ -15,9 +15,8 @@ where it was; at the end it sends the result.
 import ast
 import json
 import sys
-import traceback
 
-from workflows.isolation.candidate import CandidateError, CandidateProcess
+from workflows.isolation.candidate import CandidateError, CandidateProcess, last_line_in
 from workflows.isolation.channel import open_results, read_input
 
 CANDIDATE_FILE = "<candidate>"
@@ -96,10 +95,10 @@ def _failing_text(exc, stmt, text, test_lines):
     """The statement, and for a block (a loop) the line inside it that failed."""
     if (stmt.end_lineno or stmt.lineno) == stmt.lineno:
         return text
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<check>"]
-    if not frames or not 0 < frames[-1].lineno <= len(test_lines):
+    line = last_line_in(exc, "<check>")
+    if line is None or not 0 < line <= len(test_lines):
         return text
-    inner = test_lines[frames[-1].lineno - 1].strip()
+    inner = test_lines[line - 1].strip()
     return _short(f"{inner} (inside `{text}`)", 400)
 
 
@@ -210,6 +209,8 @@ def main():
             "failures": [],
             "error": f"the test run stopped: {type(exc).__name__}: {_short(str(exc))}",
         }
+        import traceback  # only here: loading it costs every check a few milliseconds
+
         traceback.print_exc()
     finally:
         candidate.close()

@@ -16,7 +16,6 @@ import json
 import os
 import struct
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -67,17 +66,22 @@ class _Channel:
                 pass
 
 
+def last_line_in(exc: BaseException, file_name: str) -> int | None:
+    """The last line of ``file_name`` that ``exc`` passed through (None: none did)."""
+    line, frame = None, exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename == file_name:
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return line
+
+
 def _raised(exc: BaseException, source_name: str) -> dict[str, Any]:
     """An exception as data, with the last line of ``source_name`` it passed through."""
-    lines = [
-        frame.lineno
-        for frame in traceback.extract_tb(exc.__traceback__)
-        if frame.filename == source_name
-    ]
     return {
         "raised": type(exc).__name__,
         "message": str(exc)[:2000],
-        "line": lines[-1] if lines else None,
+        "line": last_line_in(exc, source_name),
     }
 
 
