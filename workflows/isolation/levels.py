@@ -49,10 +49,14 @@ class IsolationError(TraceEngineError, RuntimeError):
 
 
 def _bwrap_options() -> list[str]:
+    """The sandbox's namespaces and mounts. The command runs as the process namespace's
+    init (``--as-pid-1``, no reaper of bwrap's in between): no process inside can kill
+    it, and every process inside dies when it exits."""
     return [
         "--die-with-parent",
         "--new-session",
         "--unshare-all",
+        "--as-pid-1",
         "--cap-drop",
         "ALL",
         "--ro-bind",

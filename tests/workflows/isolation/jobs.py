@@ -3,6 +3,7 @@ attacker's code would, and reports what it saw on the result pipe."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +54,12 @@ def main() -> None:
             ],
             start_new_session=True,
         )
+    if request.get("kill_supervisor"):
+        try:
+            os.kill(os.getppid(), signal.SIGKILL)
+        except OSError:
+            pass
+        time.sleep(0.5)  # time for a killed supervisor to be seen gone
     report = {
         "home": os.environ.get("HOME"),
         "tmpdir": os.environ.get("TMPDIR"),

@@ -59,6 +59,15 @@ def test_the_job_module_runs_from_the_code_the_host_compiled(level):
     assert report["loader"] == "CompiledModules"
 
 
+@bubblewrap_only
+def test_at_the_bubblewrap_level_the_job_cannot_kill_its_supervisor():
+    """The supervisor is the process namespace's init: a SIGKILL from inside never
+    reaches it, so the run still ends with its report."""
+    outcome = run({"kill_supervisor": True}, BUBBLEWRAP)
+    assert outcome.ok and not outcome.supervisor_lost
+    assert outcome.messages()
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_the_environment_holds_no_api_key(level, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
