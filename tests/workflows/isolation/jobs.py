@@ -1,6 +1,7 @@
 """Job programs for the runner's tests: each does what its input (JSON) asks, as an
 attacker's code would, and reports what it saw on the result pipe."""
 
+import gc
 import json
 import os
 import signal
@@ -65,6 +66,7 @@ def main() -> None:
         "tmpdir": os.environ.get("TMPDIR"),
         "cwd": os.getcwd(),
         "loader": type(globals().get("__loader__")).__name__,
+        "gc": gc.isenabled(),
     }
     if "write" in request:
         report["write"] = try_write(request["write"])

@@ -57,6 +57,7 @@ def test_a_job_runs_in_scratch_and_reports_on_its_pipe(level):
 def test_the_job_module_runs_from_the_code_the_host_compiled(level):
     [report] = run({}, level).messages()
     assert report["loader"] == "CompiledModules"
+    assert report["gc"]  # the supervisor loads its modules without it; the job has it back
 
 
 @bubblewrap_only
