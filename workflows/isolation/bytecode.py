@@ -23,6 +23,7 @@ Compiled = tuple[str, bool, CodeType]
 """A module's file, whether it is a package, and its code."""
 
 _cache: dict[str, tuple[tuple[int, int], CodeType, tuple[str, ...]]] = {}
+_closures: dict[tuple[str, str, tuple[str, ...]], dict[str, Compiled]] = {}
 
 
 def _source_file(root: Path, name: str) -> tuple[str, bool] | None:
@@ -90,10 +91,32 @@ def _compiled(path: str, name: str, package: bool) -> tuple[CodeType, tuple[str,
     return code, imports
 
 
+def _unchanged(paths: list[str]) -> bool:
+    """Whether every file in ``paths`` is as it was when it was compiled."""
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+        if _cache[path][0] != (info.st_mtime_ns, info.st_size):
+            return False
+    return True
+
+
 def project_code(module: str, root: Path, bare: tuple[str, ...] = ()) -> dict[str, Compiled]:
     """``module`` (of a package under ``root``) and every module of its top-level
     package or of the ``bare`` packages that it imports, directly or not, compiled;
     the ``__init__`` of a ``bare`` package is left out (the job never runs it)."""
+    key = (module, str(root), tuple(bare))
+    known = _closures.get(key)
+    if known is not None and _unchanged([path for path, _, _ in known.values()]):
+        return dict(known)
+    found = _closure(module, root, bare)
+    _closures[key] = found
+    return dict(found)
+
+
+def _closure(module: str, root: Path, bare: tuple[str, ...]) -> dict[str, Compiled]:
     packages = {module.split(".")[0], *bare}
     found: dict[str, Compiled] = {}
     todo = [module]
