@@ -55,14 +55,13 @@ class PidsCgroup:
         return cls(path)
 
     def entry(self) -> int:
-        """A descriptor of this cgroup's member list, for the run's supervisor: writing
-        ``0`` to it moves the writer's process in, and every process it starts after
-        that is born in the cgroup. The caller closes it.
+        """A descriptor of this cgroup's task list, for the run's supervisor: writing ``0``
+        to it moves the writing thread in (the supervisor has one), and every process it
+        starts after that is born in the cgroup. The caller closes it.
 
-        Moving a process into a cgroup waits for the kernel (an RCU grace period, often
-        10-20 ms), so the supervisor does it while it starts up instead of a shell
-        doing it before the run starts."""
-        return os.open(self.path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+        Moving the current thread by ``tasks`` is immediate; moving a process by
+        ``cgroup.procs`` waits for the kernel (an RCU grace period, often 10-20 ms)."""
+        return os.open(self.path / "tasks", os.O_WRONLY | os.O_CLOEXEC)
 
     def members(self) -> list[int]:
         try:

@@ -43,8 +43,8 @@ MARKER_VAR = "TRACE_ENGINE_SANDBOX_RUN"
 OUTPUT_TAIL = 8000
 STOP_GRACE_S = 2.0
 CGROUP_OVERHEAD = 2
-"""Tasks of a run's cgroup that are not the job's: the supervisor and the thread it enters
-the cgroup with (bwrap's processes stay outside)."""
+"""Tasks of a run's cgroup beyond the ``processes`` the job may start: the supervisor and
+the job's own process (bwrap stays outside)."""
 
 
 @dataclass(frozen=True)

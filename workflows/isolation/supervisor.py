@@ -2,10 +2,9 @@
 
 Started by :func:`workflows.isolation.runner.run_isolated` as
 ``python -I supervisor.py CONFIG [CGROUP_FD]`` (CONFIG: marshal data the host
-wrote for this run). Given the descriptor of its run's cgroup member list, it
-first moves itself into that cgroup (in a thread, while it loads its modules)
-and forks the job only once it is in, so every process of the job is born in
-the cgroup. It makes itself a child subreaper
+wrote for this run). Given the descriptor of its run's cgroup task list, it
+moves itself into that cgroup before it forks the job, so every process of the
+job is born in the cgroup. It makes itself a child subreaper
 (every orphaned descendant, even one that called ``setsid``, becomes its
 child), asks to be signalled when its parent dies, forks the job under its
 resource limits, and when the job ends (or the host asks it to stop, or the
@@ -18,49 +17,21 @@ dumpable). Standard library only; it never imports the project: the project
 modules the job imports come compiled from the host (``bytecode.py``).
 """
 
-import _thread
+import ctypes
 import gc
+import importlib.machinery
+import json
+import marshal
 import os
+import resource
+import runpy
+import signal
 import sys
+import time
+import types
 
 if __name__ == "__main__":
     gc.disable()  # while loading modules (a tenth of the start-up); the job turns it back on
-
-
-def _enter_cgroup():
-    """Start moving this process into the cgroup whose member list is open as
-    ``argv[2]``; a lock released once that is done, and the list that then holds the
-    error, if any (None: no cgroup for this run)."""
-    if len(sys.argv) < 3:
-        return None
-    fd, failed = int(sys.argv[2]), []
-    done = _thread.allocate_lock()
-    done.acquire()
-
-    def enter():
-        try:
-            os.write(fd, b"0")
-        except OSError as exc:
-            failed.append(exc)
-        finally:
-            os.close(fd)
-            done.release()
-
-    _thread.start_new_thread(enter, ())
-    return done, failed
-
-
-_ENTERING_CGROUP = _enter_cgroup() if __name__ == "__main__" else None
-
-import ctypes  # noqa: E402 (after the cgroup move has started: it waits for the kernel)
-import importlib.machinery  # noqa: E402
-import json  # noqa: E402
-import marshal  # noqa: E402
-import resource  # noqa: E402
-import runpy  # noqa: E402
-import signal  # noqa: E402
-import time  # noqa: E402
-import types  # noqa: E402
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -76,6 +47,18 @@ class Stop(Exception):
 def _prctl(option, value):
     if _libc.prctl(option, value, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def _enter_cgroup(fd):
+    """Move this process (its one thread) into the cgroup whose task list is open as
+    ``fd``, so that the job is born in it; whether that worked."""
+    try:
+        os.write(fd, b"0")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _stop(signum, frame):
@@ -243,11 +226,8 @@ def main():
         return 1  # the host died before the line above took effect
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     _prctl(PR_SET_DUMPABLE, 0)
-    if _ENTERING_CGROUP is not None:
-        done, failed = _ENTERING_CGROUP
-        done.acquire()
-        if failed:
-            return 1  # no job runs outside its cgroup
+    if len(sys.argv) > 2 and not _enter_cgroup(int(sys.argv[2])):
+        return 1  # no job runs outside its cgroup
     input_fd = os.open(config["input"], os.O_RDONLY)
     os.unlink(config["input"])
     output_fd = os.open(config["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
