@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.workflows.scripted_server import ScriptedServer
+from tests.workflows.signals import interruptible
 
 QUADRATIC = [3.0, -2.0, 0.5]
 
@@ -169,11 +170,6 @@ def test_resuming_a_run_of_another_workflow_is_refused(server, tmp_path):
     assert "holds a run of workflow 'numeric', not 'code_repair'" in done.stderr
 
 
-def _interruptible() -> None:
-    """Give the child Ctrl-C's default meaning even when this test runs where SIGINT is
-    ignored (a background job of a non-interactive shell), as a terminal would."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
 
 def test_ctrl_c_mid_step_keeps_the_checkpoint_and_the_run_resumes(tmp_path):
     calls = []
@@ -210,7 +206,7 @@ def test_ctrl_c_mid_step_keeps_the_checkpoint_and_the_run_resumes(tmp_path):
             stderr=subprocess.PIPE,
             text=True,
             env=env,
-            preexec_fn=_interruptible,
+            preexec_fn=interruptible,
         )
         deadline = time.time() + 60
         while len(calls) < 2 and time.time() < deadline:

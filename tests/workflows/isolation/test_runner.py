@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.workflows.isolation.processes import processes_with
+from tests.workflows.signals import interruptible
 from workflows.isolation import BUBBLEWRAP, RLIMIT, Job, Limits, run_isolated
 from workflows.isolation import scratch as scratch_directory
 from workflows.isolation.levels import bubblewrap_works
@@ -95,11 +96,6 @@ def test_a_detached_grandchild_neither_holds_the_run_nor_survives_it(level, then
     assert processes_with(token) == []
 
 
-def _interruptible() -> None:
-    """Give the host Ctrl-C's default meaning even where the tests run with SIGINT ignored
-    (a background job of a non-interactive shell), as a terminal would."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
 
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT])
@@ -117,7 +113,7 @@ def test_killing_the_host_kills_the_whole_run(level, how):
         [sys.executable, "-c", host_code],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         start_new_session=True,
-        preexec_fn=_interruptible,
+        preexec_fn=interruptible,
     )
     try:
         assert wait_for(lambda: processes_with(token)), "the sandboxed job never started"
