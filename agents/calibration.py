@@ -88,6 +88,9 @@ def _fit_platt(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[str, float]:
     """Weighted logistic fit of outcome rates ``y`` on ``z`` (lightly regularized).
 
     With only one kind of outcome, a constant: the rate smoothed by one of each.
+    Held-out predictions that run against the outcomes (a negative slope) say the
+    model learned noise; turning them upside down would fit that noise again, so
+    the calibrated prediction is then the observed rate.
     """
     wins, total = float((w * y).sum()), float(w.sum())
     if wins <= 1e-12 or wins >= total - 1e-12:
@@ -101,6 +104,9 @@ def _fit_platt(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[str, float]:
     keep = weight > 0
     model = LogisticRegression(C=100.0, max_iter=1000)
     model.fit(features[keep], outcome[keep], sample_weight=weight[keep])
+    if model.coef_[0, 0] < 0:
+        rate = wins / total
+        return {"a": 0.0, "b": float(np.log(rate / (1.0 - rate)))}
     return {"a": float(model.coef_[0, 0]), "b": float(model.intercept_[0])}
 
 

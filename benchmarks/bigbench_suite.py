@@ -236,6 +236,10 @@ def _dynaicl(
     )
     print(f"  calibration, train (held-out folds): {controller.train_calibration}")
     print(f"  calibration, test:                   {controller.calibration_on(test_set)}")
+    print(
+        "  per-input gain over k=0 borne out on held-out folds (slope per k): "
+        f"{ {k: round(v, 2) for k, v in controller.gain_slopes.items()} }"
+    )
     plans = [(f"uniform k={k}", dyn.uniform(xs, k)) for k in grid]
     plans.append((f"DynaICL match k={best_k}", dyn.plan(xs, match_uniform=best_k)))
     requested = train_acc[best_k]
@@ -254,6 +258,8 @@ def _dynaicl(
             f"  {name:<22} {acc:>6.3f} {a.expected_accuracy:>7.3f} ± {a.spread:.3f} "
             f"{tokens:>9d} {a.total_cost:>9.0f}  {ks}"
         )
+    if rows[len(grid)][1].allocation.note:
+        print(f"  DynaICL match k={best_k}: {rows[len(grid)][1].allocation.note}")
     held = rows[-1]
     if not held[1].allocation.met:
         print(f"  requested accuracy {requested:.3f}: {held[1].allocation.note}")

@@ -11,7 +11,7 @@ trained kinds by name. :class:`DynaICLPrompt` is the traced, trainable version
 for workflows; :func:`compare` reports against uniform ``k``.
 """
 
-from agents.dynaicl.accuracy_controller import AccuracyController
+from agents.dynaicl.accuracy_controller import AccuracyController, GainShrinkage
 from agents.dynaicl.allocation import (
     Allocation,
     BudgetTooSmall,
@@ -45,6 +45,7 @@ __all__ = [
     "CONTROLLER_KINDS",
     "DEFAULT_GRID",
     "AccuracyController",
+    "GainShrinkage",
     "Allocation",
     "BudgetTooSmall",
     "Controller",

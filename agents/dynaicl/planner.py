@@ -150,8 +150,15 @@ class DynaICL:
     def _match(self, success: np.ndarray, costs: np.ndarray, j: int) -> Allocation:
         target = float(success[:, j].mean()) if len(success) else 1.0
         allocation = allocate_min_accuracy(self.grid, success, costs, target)
-        if allocation.total_cost > costs[:, j].sum():
+        if allocation.total_cost >= costs[:, j].sum():
             allocation = uniform_allocation(self.grid, success, costs, j)
+            k = self.grid[j]
+            allocation.note = (
+                "no saving: uniform k=0 is the cheapest there is"
+                if j == 0
+                else f"no saving: no input is predicted to do as well with fewer demos, "
+                f"so matching uniform k={k} gives every input k={k}"
+            )
         allocation.min_accuracy = target
         return allocation
 

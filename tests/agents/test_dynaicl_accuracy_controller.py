@@ -8,6 +8,7 @@ import pytest
 
 from agents.dynaicl import (
     AccuracyController,
+    GainShrinkage,
     ControllerMismatch,
     DemoSelector,
     DynaICL,
@@ -166,7 +167,7 @@ def test_saved_controllers_are_plain_json_and_damage_is_reported(tmp_path):
     path = tmp_path / "acc.json"
     train_controller(_labels()).save(path)
     saved = json.loads(path.read_text())
-    assert saved["kind"] == "accuracy" and saved["version"] == 2
+    assert saved["kind"] == "accuracy" and saved["version"] == 3
     del saved["models"]
     path.write_text(json.dumps(saved))
     with pytest.raises(ControllerMismatch, match="damaged controller file"):
@@ -221,3 +222,55 @@ def test_dynaicl_prompt_module_uses_predicted_accuracy():
     assert module.answer(hurt.input).data == hurt.target
     module.threshold.set(1.0)
     assert module(need.input).data.count("Input:") == 5  # none reaches 1.0: the most accurate k
+
+
+def _noise_texts(rng, n):
+    words = ["north", "south", "east", "west", "left", "right", "step", "turn", "walk", "stop"]
+    return [" ".join(rng.choice(words, size=8)) for _ in range(n)]
+
+
+def test_gains_the_held_out_folds_do_not_bear_out_are_shrunk_to_the_mean_gain():
+    """Outcomes independent of the text: any per-input gain the models predict is noise, so
+    every input is predicted the same gain; allocating on noise would promise too much."""
+    spreads_before = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        texts = _noise_texts(rng, 120)
+        accuracy = [{0: float(rng.random() < 0.5), 2: float(rng.random() < 0.65)} for _ in texts]
+        controller = AccuracyController((0, 2), "noise").fit(texts, accuracy)
+        test = _noise_texts(rng, 200)
+        acc = controller.expected_accuracy(test)
+        gains = acc[:, 1] - acc[:, 0]
+        observed = np.mean([a[2] - a[0] for a in accuracy])
+        assert gains.std() < 0.02
+        assert abs(gains.mean() - observed) < 0.02
+        unshrunk = controller._calibrated(test)
+        spreads_before.append((unshrunk[:, 1] - unshrunk[:, 0]).std())
+    assert max(spreads_before) > 0.05
+
+
+def test_gains_that_come_true_on_held_out_folds_are_kept_input_by_input():
+    """Demos help exactly the inputs that mention a gate: the predicted gain must say so."""
+    rng = np.random.default_rng(1)
+    texts = _noise_texts(rng, 120)
+    texts = [t + (" gate" if i % 2 else "") for i, t in enumerate(texts)]
+    accuracy = [{0: 0.0, 2: 1.0} if " gate" in t else {0: 1.0, 2: 1.0} for t in texts]
+    accuracy = [{0: 0.0, 2: 0.0} if i % 6 == 1 else a for i, a in enumerate(accuracy)]
+    controller = AccuracyController((0, 2), "gate").fit(texts, accuracy)
+    gated = controller.expected_accuracy([t + " gate" for t in _noise_texts(rng, 50)])
+    plain = controller.expected_accuracy(_noise_texts(rng, 50))
+    assert controller._gains[1].slope > 0.5
+    assert (gated[:, 1] - gated[:, 0]).min() > 0.2
+    assert (plain[:, 1] - plain[:, 0]).max() < 0.15
+
+
+def test_gain_shrinkage_fits_the_share_of_predicted_gain_that_came_true():
+    predicted = np.array([0.0, 0.1, 0.2, 0.3])
+    weights = np.ones(4)
+    assert GainShrinkage.fit(predicted, predicted + 0.05, weights).slope == pytest.approx(1.0)
+    flat = GainShrinkage.fit(predicted, np.array([0.2, 0.1, 0.2, 0.1]), weights)
+    assert flat.slope == 0.0 and flat.mean == pytest.approx(0.15)
+    assert flat(np.array([0.5]), np.array([0.9]))[0] == pytest.approx(0.65)
+    assert GainShrinkage.from_json(flat.to_json()).to_json() == flat.to_json()
+    with pytest.raises(ValueError, match="slope"):
+        GainShrinkage(0.0, 0.0, 1.5)

@@ -137,3 +137,19 @@ def test_match_uniform_costs_no_more_and_unreachable_targets_are_said_up_front()
         dyn.uniform(xs, 0).allocation.expected_accuracy,
         controller.expected_accuracy(xs)[:, 0].mean(),
     )
+
+
+def test_matching_a_uniform_k_says_so_when_no_input_can_do_with_fewer_demos():
+    """Outcomes independent of the inputs: the controller cannot tell which inputs need the
+    demos, so matching uniform k=2 must not gamble on dropping them; it says why."""
+    rng = np.random.default_rng(3)
+    words = ["north", "south", "east", "west", "left", "right", "step", "turn"]
+    texts = [" ".join(rng.choice(words, size=6)) for _ in range(120)]
+    accuracy = [{0: float(rng.random() < 0.5), 2: float(rng.random() < 0.7)} for _ in texts]
+    controller = AccuracyController((0, 2), "noise").fit(texts, accuracy)
+    dyn = DynaICL("Answer.", controller, DemoSelector(toy_pool(), "random"))
+    xs = [" ".join(rng.choice(words, size=6)) for _ in range(40)]
+    matched = dyn.plan(xs, match_uniform=2)
+    assert matched.allocation.ks == [2] * len(xs)
+    assert "no saving" in matched.allocation.note
+    assert controller.gain_slopes == {2: 0.0}
