@@ -142,13 +142,12 @@ class AccuracyController(Controller):
                 if self._constants[j] is not None:
                     calibrated[:, j] = self._constants[j]
                     continue
-                fit = lambda rows: Calibrator(self.calibration).fit(  # noqa: E731
-                    held_out[rows, j], rates[rows, j], weights[rows, j]
-                )
-                self._calibrators[j] = fit(slice(None))
+                column = (held_out[:, j], rates[:, j], weights[:, j])
+                self._calibrators[j] = Calibrator(self.calibration).fit(*column)
                 for fold in folds:
                     rest = np.setdiff1d(np.arange(len(texts)), fold)
-                    calibrated[fold, j] = fit(rest)(held_out[fold, j])
+                    fitted = Calibrator(self.calibration).fit(*(c[rest] for c in column))
+                    calibrated[fold, j] = fitted(held_out[fold, j])
             paired = np.minimum(weights, weights[:, :1])
             for j in range(1, len(self.grid)):
                 self._gains[j] = GainShrinkage.fit(

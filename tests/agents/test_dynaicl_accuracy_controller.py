@@ -8,11 +8,11 @@ import pytest
 
 from agents.dynaicl import (
     AccuracyController,
-    GainShrinkage,
     ControllerMismatch,
     DemoSelector,
     DynaICL,
     DynaICLPrompt,
+    GainShrinkage,
     LabelSet,
     MetaController,
     allocate_accuracy_floor,
