@@ -69,36 +69,63 @@ class ChoiceTask:
 
 
 def load_task(name: str) -> ChoiceTask:
-    """Read ``<bigbench tasks>/<name>/task.json``; a one-line error if it is unusable."""
+    """Read a BIG-bench multiple-choice task: ``name`` (a task, or one with subtasks, whose
+    subtasks are pooled) or ``name/subtask``; a one-line error if it is unusable.
+
+    A pooled task mixes its subtasks' inputs (e.g. ``logical_deduction``: three, five
+    and seven objects), so inputs differ in what they need. When the subtasks'
+    prefixes differ, each input carries its own and the instruction only says how
+    to answer.
+    """
     from workflows.datasets import DatasetError, bigbench_tasks_dir
 
     try:
-        path = bigbench_tasks_dir() / name / "task.json"
+        root = bigbench_tasks_dir()
     except DatasetError as exc:
         raise SystemExit(str(exc)) from None
-    if not re.fullmatch(r"[a-z0-9_]+", name) or not path.is_file():
+    folder = root / name
+    if not re.fullmatch(r"[a-z0-9_]+(/[a-z0-9_]+)?", name) or not folder.is_dir():
         raise SystemExit(
-            f"no BIG-bench JSON task {name!r} (tasks with subtasks are not supported); "
-            "pick a directory name under bigbench/benchmark_tasks"
+            f"no BIG-bench task {name!r}; pick a directory name under "
+            "bigbench/benchmark_tasks (or TASK/SUBTASK for one subtask)"
         )
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = _task_json(folder)
+    subtasks = (_task_json(p) for p in sorted(folder.iterdir()) if p.is_dir())
+    parts = [data] if data.get("examples") else [d for d in subtasks if d.get("examples")]
+    loaded = [(str(d.get("task_prefix") or "").strip(), _choices(d)) for d in parts]
+    prefixes = {prefix for prefix, _ in loaded}
+    shared = prefixes.pop() if len(prefixes) == 1 else ""
     examples, options = [], {}
-    for item in data.get("examples", []):
-        scores = item.get("target_scores")
-        if not scores:
-            continue
-        choices = [str(c).strip() for c in scores]
-        target = max(scores, key=lambda c: scores[c])
-        text = f"{item['input'].strip()}\nOptions: {' | '.join(choices)}"
-        examples.append(Example(text, str(target).strip()))
-        options[text] = choices
+    for prefix, items in loaded:
+        for text, choices, target in items:
+            if prefix and prefix != shared:
+                text = f"{prefix}\n{text}"
+            examples.append(Example(text, target))
+            options[text] = choices
     if len(examples) < 50:
         raise SystemExit(
             f"BIG-bench task {name!r} has {len(examples)} multiple-choice examples; need 50"
         )
-    prefix = str(data.get("task_prefix") or "").strip()
-    instruction = f"{prefix}\n{INSTRUCTION}" if prefix else INSTRUCTION
+    instruction = f"{shared}\n{INSTRUCTION}" if shared else INSTRUCTION
     return ChoiceTask(name, examples, instruction, options)
+
+
+def _task_json(folder: Path) -> dict:
+    path = folder / "task.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _choices(data: dict) -> list[tuple[str, list[str], str]]:
+    """``(input with its options, options, target)`` of each multiple-choice example."""
+    out = []
+    for item in data.get("examples") or []:
+        scores = item.get("target_scores")
+        if not scores:
+            continue
+        choices = [str(c).strip() for c in scores]
+        target = str(max(scores, key=lambda c: scores[c])).strip()
+        out.append((f"{item['input'].strip()}\nOptions: {' | '.join(choices)}", choices, target))
+    return out
 
 
 def _norm(text: str) -> str:
@@ -148,7 +175,7 @@ def label_task(llm, task: ChoiceTask, sizes: Sizes, out: Path, new_calls: bool):
     random.Random(0).shuffle(examples)
     pool, inputs = examples[: sizes.pool], examples[sizes.pool : sizes.pool + sizes.inputs]
     selector = DemoSelector(pool, "similar")
-    path = out / f"{task.name}.labels.jsonl"
+    path = out / f"{task.name.replace('/', '__')}.labels.jsonl"
     grader = choice_grader(task)
     if new_calls:
         start = time.perf_counter()
