@@ -397,7 +397,9 @@ def main() -> None:
         help="more training inputs per kind for the kb-review-zork task (same test split)",
     )
     parser.add_argument("--suite", choices=("generated", "bigbench"), default="generated")
-    parser.add_argument("--tasks", nargs="+", help="BIG-bench task names (--suite bigbench)")
+    parser.add_argument(
+        "--tasks", nargs="+", help="BIG-bench tasks, or TASK/SUBTASK (--suite bigbench)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="first train/test split seed")
     parser.add_argument("--repeats", type=int, default=3, help="splits (seeds) to report over")
     parser.add_argument("--inputs", type=int, default=170, help="labelled inputs per task")

@@ -1,7 +1,7 @@
 """Held-out BIG-bench tasks for the router and DynaICL (``bench_agents.py --suite bigbench``).
 
 A task is a multiple-choice BIG-bench task from the ``bigbench`` package (its
-``task.json``). Per task, with a fixed data order: a demonstration pool, then a
+``task.json``; a task with subtasks pools them, ``TASK/SUBTASK`` picks one). Per task, with a fixed data order: a demonstration pool, then a
 set of inputs answered once by the embedded model with ``k`` demonstrations for
 every ``k`` of the grid (most similar demos; the label file and the LLM cache make
 this resumable and every later use free). Each ``--seed`` then splits those
