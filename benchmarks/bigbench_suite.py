@@ -53,7 +53,7 @@ from agents.router import (
 INSTRUCTION = "Answer with one of the listed options only."
 GRID = (0, 2)
 MAX_TOKENS = 3
-DEFAULT_TASKS = ("sports_understanding",)
+DEFAULT_TASKS = ("navigate",)
 _WORD = re.compile(r"[^a-z0-9()]+")
 
 

@@ -11,8 +11,8 @@ a crash or a timeout of the call becomes the call's exception (so the
 example scores 0 with that as feedback). The program's original code keeps
 running in the host.
 
-Each call costs one sandbox start (median 0.37 s with bubblewrap on a loaded
-2-core machine, against well under 1 ms for the original parser in the host); identical
+Each call costs one sandbox start (tens of milliseconds; ``bench_sandbox.py``
+measures it, against well under 1 ms for the original parser in the host); identical
 calls of the same source are answered from a small memory of earlier
 results (a timeout is not remembered), so scoring the validation set again
 after a step that left a function as it was starts no sandbox.
