@@ -62,6 +62,7 @@ from trace_engine.llm import (
     as_llm,
 )
 from trace_engine.llm.metered import estimate_prompt_tokens
+from trace_engine.llm.wrapper import token_counter
 
 log = logging.getLogger(__name__)
 _caller_reports: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -569,17 +570,19 @@ class Optimizer:
         """The model backend under any cache/retry/meter wrappers."""
         return self.llm.unwrap() if isinstance(self.llm, LLMWrapper) else self.llm
 
-    def token_counter(self) -> Callable[[str], int] | None:
-        """The backend's own tokenizer as ``text -> tokens``, or ``None`` if it has none."""
-        return getattr(self.backend(), "count_tokens", None)
+    def token_counter(self) -> Callable[[str | Sequence[Message]], int] | None:
+        """The backend's own count of a prompt's tokens, or ``None`` if it has no tokenizer."""
+        return token_counter(self.llm)
 
     def reply_room(self, messages: Sequence[Message], wanted: int) -> int:
         """``wanted`` completion tokens, cut to what the backend's context window leaves
-        after ``messages`` (when the backend reports its window as ``n_ctx``)."""
+        after ``messages`` (when the backend reports its window as ``n_ctx``); the prompt
+        is counted with the backend's tokenizer where it has one."""
         window = getattr(self.backend(), "n_ctx", None)
         if not isinstance(window, int):
             return wanted
-        used = estimate_prompt_tokens(list(messages)) + 32
+        count = self.token_counter() or estimate_prompt_tokens
+        used = count(list(messages)) + 32
         return max(64, min(wanted, window - used))
 
 

@@ -346,3 +346,26 @@ def test_reply_tokens_are_cut_to_the_backends_context_window():
     opt.step()
     prompt = sum(len(m["content"]) for m in opt.messages(opt.feedback_graph())) / 3.5
     assert 64 <= seen["max_tokens"] <= 800 - prompt
+
+
+def test_reply_room_counts_the_prompt_with_the_backends_own_tokenizer():
+    from trace_engine.llm import CallableLLM
+
+    seen = {}
+
+    class Counted(CallableLLM):
+        n_ctx = 2000
+
+        def count_tokens(self, messages):
+            return 1900  # a tokenizer that finds far more tokens than the character estimate
+
+        def complete(self, messages, **options):
+            seen.update(options)
+            return super().complete(messages, **options)
+
+    x = node("short", trainable=True, name="counted_x")
+    opt = OptoPrime([x], Counted(lambda m: "TERMINATE"))
+    assert opt.token_counter()("anything") == 1900
+    opt.backward(x + "!", "longer")
+    opt.step()
+    assert seen["max_tokens"] == 2000 - 1900 - 32
