@@ -16,8 +16,8 @@ predictions to the rates observed there.
 Allocation also acts on the differences between an input's ``k``: it gives demos
 to the inputs predicted to gain most from them. Two separately calibrated
 predictions can differ by noise alone, and picking the inputs where that noise
-is largest promises gains that never come (on BIG-bench navigate, a 4-point grid
-promised 0.64 and delivered 0.57). So each ``k > 0`` also gets a
+is largest promises gains that never come (benchmarks/RESULTS.md, "Agents on
+BIG-bench"). So each ``k > 0`` also gets a
 :class:`GainShrinkage`: on the held-out folds, how much of the predicted gain
 over zero-shot the paired outcomes bear out. Gains the data do not support are
 shrunk to the average gain, and allocation then treats the inputs alike. The
@@ -304,7 +304,7 @@ class GainShrinkage:
         self.mean, self.center, self.slope = float(mean), float(center), float(slope)
 
     @classmethod
-    def fit(cls, predicted: np.ndarray, observed: np.ndarray, weights: np.ndarray):
+    def fit(cls, predicted: np.ndarray, observed: np.ndarray, weights: np.ndarray) -> GainShrinkage:
         mean = float(np.average(observed, weights=weights))
         center = float(np.average(predicted, weights=weights))
         spread = float(np.average((predicted - center) ** 2, weights=weights))
