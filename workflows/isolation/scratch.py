@@ -84,7 +84,8 @@ def sweep(directory: str | os.PathLike | None = None) -> int:
     root = Path(directory or tempfile.gettempdir())
     removed = 0
     try:
-        entries = [e for e in os.scandir(root) if e.name.startswith(PREFIX)]
+        with os.scandir(root) as listing:
+            entries = [e for e in listing if e.name.startswith(PREFIX)]
     except OSError:
         return 0
     now = time.time()
@@ -122,7 +123,7 @@ def _running(pid: int | None) -> bool:
 
 
 def wait_for_removals() -> None:
-    """Return once every directory given to :func:`remove_soon` so far is removed."""
+    """Return once every removal started so far (:func:`remove_soon`, the sweep) is done."""
     with _removals_lock:
         pending = list(_removals)
     for thread in pending:
