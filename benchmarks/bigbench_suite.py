@@ -1,10 +1,11 @@
 """Held-out BIG-bench tasks for the router and DynaICL (``bench_agents.py --suite bigbench``).
 
 A task is a multiple-choice BIG-bench task from the ``bigbench`` package (its
-``task.json``; a task with subtasks pools them, ``TASK/SUBTASK`` picks one). Per task, with a fixed data order: a demonstration pool, then a
-set of inputs answered once by the embedded model with ``k`` demonstrations for
-every ``k`` of the grid (most similar demos; the label file and the LLM cache make
-this resumable and every later use free). Each ``--seed`` then splits those
+``task.json``; a task with subtasks pools them, ``TASK/SUBTASK`` picks one). Per
+task, with a fixed data order: a demonstration pool, then a set of inputs answered
+once by the embedded model with ``k`` demonstrations for every ``k`` of the grid
+(most similar demos; the label file and the LLM cache make this resumable and
+every later use free). Each ``--seed`` then splits those
 inputs anew into train and test:
 
 * DynaICL: the accuracy controller is trained on the train labels; uniform ``k``
@@ -285,8 +286,9 @@ def _dynaicl(
             f"  {name:<22} {acc:>6.3f} {a.expected_accuracy:>7.3f} ± {a.spread:.3f} "
             f"{tokens:>9d} {a.total_cost:>9.0f}  {ks}"
         )
-    if rows[len(grid)][1].allocation.note:
-        print(f"  DynaICL match k={best_k}: {rows[len(grid)][1].allocation.note}")
+    dyn_row = rows[len(grid)]
+    if dyn_row[1].allocation.note:
+        print(f"  DynaICL match k={best_k}: {dyn_row[1].allocation.note}")
     held = rows[-1]
     if not held[1].allocation.met:
         print(f"  requested accuracy {requested:.3f}: {held[1].allocation.note}")
@@ -297,7 +299,6 @@ def _dynaicl(
     )
     note("DynaICL min_acc: held-out minus requested accuracy", held[2] - requested)
     best = rows[grid.index(best_k)]
-    dyn_row = rows[len(grid)]
     saved = 1 - dyn_row[3] / best[3]
     print(
         f"  DynaICL vs uniform k={best_k} (train-chosen): accuracy {dyn_row[2]:.3f} vs "

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,9 @@ def remove_soon(scratch: Path) -> None:
     _start(thread, lambda: remove(scratch))
 
 
-def _start(thread: threading.Thread, instead: Any) -> None:
+def _start(thread: threading.Thread, instead: Callable[[], object]) -> None:
+    """Start ``thread`` and keep it for :func:`wait_for_removals`; ``instead`` where no
+    thread can start."""
     with _removals_lock:
         _removals[:] = [t for t in _removals if t.is_alive()]
         try:
@@ -98,7 +101,7 @@ def sweep(directory: str | os.PathLike | None = None) -> int:
             continue
         host = _host_pid(entry.name)
         age = now - info.st_mtime
-        if age < MIN_AGE or (host is None and age < UNNAMED_AGE) or _running(host):
+        if age < MIN_AGE or (age < UNNAMED_AGE if host is None else _running(host)):
             continue
         remove(Path(entry.path))
         removed += 1
@@ -110,9 +113,7 @@ def _host_pid(name: str) -> int | None:
     return int(head) if head.isdigit() and "-" in name[len(PREFIX) :] else None
 
 
-def _running(pid: int | None) -> bool:
-    if pid is None:
-        return False
+def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
